@@ -1,0 +1,49 @@
+// Wire format of the event handler's API, shared by the handler and the recovery sidecar.
+// Both endpoints take the sidecar's projected service-account token (audience
+// coordinator-ha) as `Authorization: Bearer <token>`.
+
+/** A Ready peer of the caller's StatefulSet whose sidecar confirmed that it holds the state. */
+export interface Peer {
+  pod: string;
+  uid: string;
+  /** Pod IP; the peer API listens on `https://<ip>:<port>`. */
+  ip: string;
+  port: number;
+  /** Digest of the peer's state bundle, as its sidecar confirmed it (`sha256:<hex>`). */
+  digest: string;
+  /** SHA-256 (hex) of the peer API's self-signed certificate, as its sidecar confirmed it. */
+  certSha256: string;
+}
+
+/**
+ * GET /v1/peers. 200 only from a handler whose pod cache has synced: then an empty
+ * `peers` list is a trustworthy "no initialized peer exists". Any other answer (503 while
+ * unsynced, 4xx, a network error) means "unknown" to the sidecar.
+ */
+export interface PeersResponse {
+  namespace: string;
+  statefulSet: string;
+  peers: Peer[];
+}
+
+/** POST /v1/recovered: the sidecar confirms that its app holds the state. */
+export interface RecoveredRequest {
+  /** Digest of the bundle in the pod's state directory (`sha256:<hex>`). */
+  digest: string;
+  /** The peer pod it recovered from, or null when its own user initialized it. */
+  source: string | null;
+  /** SHA-256 (hex) of this sidecar's peer API certificate, so that later peers can pin it. */
+  certSha256: string;
+}
+
+export interface RecoveredResponse {
+  /** True when the condition was written, false when it already said the same. */
+  changed: boolean;
+  reason: string;
+  message: string;
+}
+
+/** Every 4xx/5xx of the handler and of the peer API has this body. */
+export interface ErrorBody {
+  error: string;
+}

@@ -1,0 +1,45 @@
+// The fixed external interface of coordinator-ha (see DESIGN.md, "Fixed interface").
+// Every component, the chart and the tests take these names from here, so that a
+// rename is one change.
+
+export const GROUP = "coordinator-ha.io";
+
+/** Readiness gate and pod condition type that the handler sets. */
+export const RECOVERED_CONDITION = `${GROUP}/recovered`;
+
+/** Reasons of the recovered condition. */
+export const Reason = {
+  RecoveredFromPeer: "RecoveredFromPeer",
+  Initialized: "Initialized",
+  AppRestarted: "AppRestarted",
+  /** False while the pod waits: for a peer, for its user's `set`, or for its app. */
+  AwaitingState: "AwaitingState",
+} as const;
+
+export const INJECT_ANNOTATION = `${GROUP}/inject`;
+export const STATUS_ANNOTATION = `${GROUP}/status`;
+export const STATUS_INJECTED = "injected";
+
+export const SIDECAR_NAME = "coordinator-ha-recovery";
+export const STATE_VOLUME = "coordinator-ha-state";
+export const TOKEN_VOLUME = "coordinator-ha-token";
+
+export const TOKEN_AUDIENCE = "coordinator-ha";
+export const DEFAULT_STATE_DIR = "/var/run/coordinator-ha/state";
+/** Where the projected token volume is mounted in the sidecar. */
+export const TOKEN_DIR = "/var/run/secrets/coordinator-ha";
+export const TOKEN_FILE = `${TOKEN_DIR}/token`;
+export const TOKEN_EXPIRATION_SECONDS = 3600;
+
+export const DEFAULT_POD_SELECTOR = { "app.kubernetes.io/name": "coordinator" } as const;
+
+export const IMAGE_REPOSITORY = "ghcr.io/coordinator-ha/coordinator-ha";
+
+/** Ports of the recovery sidecar. */
+export const PEER_PORT = 7443;
+export const PEER_PORT_NAME = "cha-peer";
+export const SIDECAR_PROBE_PORT = 7444;
+
+/** Ports of the reference Coordinator (as Contrast has them). */
+export const COORDINATOR_API_PORT = 1313;
+export const COORDINATOR_PROBE_PORT = 9102;

@@ -1,0 +1,102 @@
+// Where the service-account issuer's public keys come from: the apiserver's OIDC
+// discovery endpoints, read through the authenticated kube client. Every service account
+// may read them: the default ClusterRoleBinding system:service-account-issuer-discovery
+// grants /openid/v1/jwks and /.well-known/openid-configuration to system:serviceaccounts.
+//
+// The key set is cached, re-fetched when it is older than maxAge, and re-fetched at once
+// (rate-limited) when a token names a key id the cached set does not know: that is how a
+// key rotation reaches us without a restart.
+import { OpenidApi, WellKnownApi, type KubeConfig } from "@kubernetes/client-node";
+import type { JSONWebKeySet } from "jose";
+import type { Logger } from "pino";
+
+export interface JwksSource {
+  /** The issuer's key set: cached, re-fetched once it is older than maxAge. */
+  get(): Promise<JSONWebKeySet>;
+  /**
+   * Re-fetches the key set now, unless the last fetch is younger than the minimum refresh
+   * interval (then it returns the cached set), so that a flood of tokens with made-up key
+   * ids cannot hammer the apiserver. Concurrent callers share one fetch.
+   */
+  refresh(): Promise<JSONWebKeySet>;
+}
+
+export interface CachedJwksOptions {
+  /** Re-fetch after this age (default 5 minutes). */
+  maxAgeMs?: number;
+  /** At most one forced re-fetch per this interval (default 10 s). */
+  minRefreshIntervalMs?: number;
+  /** Clock in ms, injectable for tests. */
+  now?: () => number;
+  logger?: Logger;
+}
+
+/** Caches what `fetchKeys` returns; see JwksSource for the refresh rules. */
+export function cachedJwksSource(
+  fetchKeys: () => Promise<JSONWebKeySet>,
+  opts: CachedJwksOptions = {},
+): JwksSource {
+  const maxAge = opts.maxAgeMs ?? 5 * 60_000;
+  const minInterval = opts.minRefreshIntervalMs ?? 10_000;
+  const now = opts.now ?? Date.now;
+  let keys: JSONWebKeySet | undefined;
+  let fetchedAt = -Infinity;
+  let inflight: Promise<JSONWebKeySet> | undefined;
+
+  const fetchNow = (): Promise<JSONWebKeySet> => {
+    inflight ??= (async () => {
+      // Counted from the attempt, so that a failing apiserver is not retried on every token.
+      fetchedAt = now();
+      try {
+        const fetched = await fetchKeys();
+        if (!Array.isArray(fetched?.keys)) throw new Error("the issuer's JWKS has no keys array");
+        keys = fetched;
+        opts.logger?.info({ kids: keys.keys.map((k) => k.kid) }, "fetched service-account issuer keys");
+        return keys;
+      } catch (err) {
+        // Keys rotate rarely: a stale set keeps verifying while the apiserver is unreachable.
+        if (keys) {
+          opts.logger?.warn({ err: String(err) }, "re-fetching issuer keys failed; keeping the cached set");
+          return keys;
+        }
+        throw err;
+      } finally {
+        inflight = undefined;
+      }
+    })();
+    return inflight;
+  };
+
+  const cachedYoungerThan = (ms: number) =>
+    !inflight && keys && now() - fetchedAt < ms ? Promise.resolve(keys) : fetchNow();
+  return { get: () => cachedYoungerThan(maxAge), refresh: () => cachedYoungerThan(minInterval) };
+}
+
+/** The cluster's service-account issuer keys, from GET /openid/v1/jwks. */
+export function kubeJwksSource(
+  kc: KubeConfig,
+  logger: Logger,
+  opts: Omit<CachedJwksOptions, "logger"> = {},
+): JwksSource {
+  const api = kc.makeApiClient(OpenidApi);
+  return cachedJwksSource(
+    async () => parseJson(await api.getServiceAccountIssuerOpenIDKeyset()) as JSONWebKeySet,
+    { ...opts, logger },
+  );
+}
+
+/** The issuer that the apiserver writes into the tokens it signs (OIDC discovery). */
+export async function discoverIssuer(kc: KubeConfig): Promise<string> {
+  const api = kc.makeApiClient(WellKnownApi);
+  const config = parseJson(await api.getServiceAccountIssuerOpenIDConfiguration()) as { issuer?: unknown };
+  if (typeof config?.issuer !== "string" || config.issuer === "") {
+    throw new Error("the apiserver's /.well-known/openid-configuration names no issuer; pass --issuer");
+  }
+  return config.issuer;
+}
+
+// The generated client declares these bodies as strings, but hands over the parsed
+// object when the apiserver answers with a JSON media type (application/jwk-set+json).
+function parseJson(body: unknown): unknown {
+  return typeof body === "string" ? JSON.parse(body) : body;
+}

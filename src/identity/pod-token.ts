@@ -1,0 +1,181 @@
+// Verifies a projected, pod-bound service-account token (audience coordinator-ha) and
+// returns the pod it speaks for. The handler and the sidecar's peer API both call this;
+// they then check the pod itself (exists with that uid, gated, selected), which a token
+// alone cannot prove.
+//
+//   const verifier = createPodTokenVerifier({ issuer, audience: TOKEN_AUDIENCE, keys });
+//   const who = await verifier.verify(token); // PodIdentity, or throws IdentityError
+//
+// Any other error than IdentityError means the issuer's keys could not be fetched: that
+// is the server's problem ("try again later", 503), not a verdict on the token.
+import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet } from "jose";
+import type { JwksSource } from "./jwks.ts";
+
+export interface PodIdentity {
+  namespace: string;
+  serviceAccount: string;
+  podName: string;
+  podUid: string;
+}
+
+/** Why a token was refused. Short, stable codes for logs, metrics and error bodies. */
+export const IdentityReason = {
+  Malformed: "Malformed",
+  AlgorithmNotAllowed: "AlgorithmNotAllowed",
+  UnknownKey: "UnknownKey",
+  BadSignature: "BadSignature",
+  WrongIssuer: "WrongIssuer",
+  WrongAudience: "WrongAudience",
+  Expired: "Expired",
+  NotYetValid: "NotYetValid",
+  NotPodBound: "NotPodBound",
+  SubjectMismatch: "SubjectMismatch",
+} as const;
+export type IdentityReason = (typeof IdentityReason)[keyof typeof IdentityReason];
+
+export class IdentityError extends Error {
+  readonly reason: IdentityReason;
+  constructor(reason: IdentityReason, message: string) {
+    super(message);
+    this.name = "IdentityError";
+    this.reason = reason;
+  }
+}
+
+export interface PodTokenVerifier {
+  /** Resolves to the pod the token is bound to; throws IdentityError when it is refused. */
+  verify(token: string): Promise<PodIdentity>;
+}
+
+export interface PodTokenVerifierOptions {
+  issuer: string;
+  audience: string;
+  keys: JwksSource;
+  /** Accepted clock skew between the apiserver and us (default 30 s). */
+  clockToleranceSeconds?: number;
+}
+
+// The algorithms the kube-apiserver signs service-account tokens with (RSA or ECDSA
+// signing keys). Pinning them refuses "none" and HMAC tricks before any key is looked at.
+const ALGORITHMS = ["RS256", "ES256"];
+
+export function createPodTokenVerifier(opts: PodTokenVerifierOptions): PodTokenVerifier {
+  const tolerance = opts.clockToleranceSeconds ?? 30;
+  // createLocalJWKSet parses and imports keys lazily; rebuild it only when the key set changes.
+  let cached: { jwks: JSONWebKeySet; local: ReturnType<typeof createLocalJWKSet> } | undefined;
+  const localSet = (jwks: JSONWebKeySet) => {
+    if (cached?.jwks !== jwks) cached = { jwks, local: createLocalJWKSet(jwks) };
+    return cached.local;
+  };
+
+  const verifyWith = (token: string, jwks: JSONWebKeySet) =>
+    jwtVerify(token, localSet(jwks), {
+      issuer: opts.issuer,
+      audience: opts.audience,
+      algorithms: ALGORITHMS,
+      clockTolerance: tolerance,
+      requiredClaims: ["exp", "iat", "sub"],
+    });
+
+  return {
+    async verify(token) {
+      // Decoding first turns garbage into a clear 401 without touching the key source.
+      try {
+        decodeProtectedHeader(token);
+      } catch {
+        throw new IdentityError(IdentityReason.Malformed, "token is not a compact JWS");
+      }
+      let result;
+      try {
+        try {
+          result = await verifyWith(token, await opts.keys.get());
+        } catch (err) {
+          // A key the cached set does not know: the issuer may have rotated its keys.
+          if (!(err instanceof errors.JWKSNoMatchingKey)) throw err;
+          result = await verifyWith(token, await opts.keys.refresh());
+        }
+      } catch (err) {
+        throw toIdentityError(err);
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const iat = result.payload.iat;
+      if (typeof iat === "number" && iat > now + tolerance) {
+        throw new IdentityError(IdentityReason.NotYetValid, "token was issued in the future");
+      }
+      return podIdentity(result.payload);
+    },
+  };
+}
+
+/** Reads the `kubernetes.io` claim that the apiserver writes into a pod-bound token. */
+function podIdentity(payload: Record<string, unknown>): PodIdentity {
+  const kube = asRecord(payload["kubernetes.io"]);
+  const namespace = kube?.["namespace"];
+  const serviceAccount = asRecord(kube?.["serviceaccount"])?.["name"];
+  const pod = asRecord(kube?.["pod"]);
+  const podName = pod?.["name"];
+  const podUid = pod?.["uid"];
+  if (!isName(namespace) || !isName(serviceAccount)) {
+    throw new IdentityError(IdentityReason.NotPodBound, "token carries no service-account identity");
+  }
+  if (!isName(podName) || !isName(podUid)) {
+    throw new IdentityError(IdentityReason.NotPodBound, "token is not bound to a pod");
+  }
+  if (payload["sub"] !== `system:serviceaccount:${namespace}:${serviceAccount}`) {
+    throw new IdentityError(
+      IdentityReason.SubjectMismatch,
+      "token subject does not match its service account",
+    );
+  }
+  return { namespace, serviceAccount, podName, podUid };
+}
+
+function toIdentityError(err: unknown): unknown {
+  if (err instanceof errors.JWTExpired) return new IdentityError(IdentityReason.Expired, "token has expired");
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    switch (err.claim) {
+      case "iss":
+        return new IdentityError(IdentityReason.WrongIssuer, "token was issued by another issuer");
+      case "aud":
+        return new IdentityError(IdentityReason.WrongAudience, "token is not meant for coordinator-ha");
+      case "nbf":
+        return new IdentityError(IdentityReason.NotYetValid, "token is not valid yet");
+      default:
+        return new IdentityError(IdentityReason.Malformed, `token claim "${err.claim}" is invalid`);
+    }
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) {
+    return new IdentityError(
+      IdentityReason.AlgorithmNotAllowed,
+      "token is signed with an unsupported algorithm",
+    );
+  }
+  if (err instanceof errors.JWKSNoMatchingKey) {
+    return new IdentityError(
+      IdentityReason.UnknownKey,
+      "token is signed with a key the issuer does not publish",
+    );
+  }
+  // The apiserver always names its key (kid); a token that matches several keys names none.
+  if (err instanceof errors.JWKSMultipleMatchingKeys) {
+    return new IdentityError(IdentityReason.UnknownKey, "token does not name the key it is signed with");
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) {
+    return new IdentityError(IdentityReason.BadSignature, "token signature is invalid");
+  }
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) {
+    return new IdentityError(IdentityReason.Malformed, "token is malformed");
+  }
+  // Key-source failures and JWKSInvalid (the issuer published garbage) are not the caller's fault.
+  return err;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
+function isName(value: unknown): value is string {
+  return typeof value === "string" && value.length > 0;
+}

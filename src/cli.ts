@@ -3,6 +3,7 @@
 // container image runs the webhook, the handler, the sidecar and the reference Coordinator.
 import { Command } from "commander";
 import { readFileSync } from "node:fs";
+import { registerWebhookCommand } from "./webhook/command.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -15,5 +16,6 @@ const program = new Command("coordinator-ha")
   .enablePositionalOptions();
 
 // Each component registers its own subcommand (one line each).
+registerWebhookCommand(program);
 
 await program.parseAsync(process.argv);

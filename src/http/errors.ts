@@ -1,0 +1,45 @@
+// Every error answer of our HTTP servers is `{"error": "..."}` (see src/handler/api.ts,
+// ErrorBody), never express's HTML page, and says what was wrong.
+import type { ErrorRequestHandler, RequestHandler, Response } from "express";
+import type { Logger } from "pino";
+
+export function sendError(res: Response, status: number, message: string): void {
+  res.status(status).json({ error: message });
+}
+
+export function notFound(routes: string): RequestHandler {
+  return (req, res) => sendError(res, 404, `no route ${req.method} ${req.path}; this server has ${routes}`);
+}
+
+/**
+ * A client-side problem with reading the body (too large, aborted, bad encoding) as raised
+ * by express's body parsers, or undefined for any other error.
+ */
+export function bodyReadProblem(err: unknown): { status: number; message: string } | undefined {
+  if (typeof err !== "object" || err === null) return undefined;
+  const { type, status, limit, message } = err as {
+    type?: unknown;
+    status?: unknown;
+    limit?: unknown;
+    message?: unknown;
+  };
+  if (typeof type !== "string" || typeof status !== "number" || status < 400 || status > 499)
+    return undefined;
+  if (type === "entity.too.large")
+    return { status, message: `body is larger than the limit of ${String(limit)} bytes` };
+  return { status, message: `cannot read the body: ${String(message)}` };
+}
+
+/** The last handler: body problems become 4xx, anything else a logged 500. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req, res, _next) => {
+    const problem = bodyReadProblem(err);
+    if (problem) {
+      logger.warn({ method: req.method, path: req.path, status: problem.status }, problem.message);
+      sendError(res, problem.status, problem.message);
+      return;
+    }
+    logger.error({ err, method: req.method, path: req.path }, "request failed");
+    sendError(res, 500, "internal error; see the server log");
+  };
+}

@@ -1,0 +1,51 @@
+// `coordinator-ha webhook`: the CLI edge of the webhook.
+import type { Command } from "commander";
+import { createLogger } from "../log.ts";
+import { DEFAULT_STATE_DIR } from "../names.ts";
+import { ConfigError, parseWebhookConfig, type WebhookConfig, type WebhookFlags } from "./config.ts";
+import { startWebhook } from "./run.ts";
+
+export function registerWebhookCommand(program: Command): void {
+  program
+    .command("webhook")
+    .description("serve the mutating admission webhook that injects recovery into Coordinator pods")
+    .option("--port <port>", "HTTPS port", "8443")
+    .option("--tls-cert <file>", "serving certificate (PEM); reloaded when the file changes")
+    .option("--tls-key <file>", "serving key (PEM); reloaded when the file changes")
+    .option("--sidecar-image <image>", "image of the injected recovery sidecar")
+    .option("--sidecar-image-pull-policy <policy>", "Always, IfNotPresent or Never (default: the cluster's)")
+    .option("--handler-url <url>", "https URL of the event handler, handed to every sidecar")
+    .option(
+      "--handler-ca-file <file>",
+      "PEM bundle that sidecars use to verify the handler; reloaded when the file changes (default: system trust)",
+    )
+    .option("--state-dir <dir>", "state directory in the sidecar and the app containers", DEFAULT_STATE_DIR)
+    .option(
+      "--log-level <level>",
+      "fatal, error, warn, info, debug or trace",
+      process.env["LOG_LEVEL"] ?? "info",
+    )
+    .action(async function (this: Command, flags: WebhookFlags) {
+      let config: WebhookConfig;
+      try {
+        config = parseWebhookConfig(flags);
+      } catch (err) {
+        if (err instanceof ConfigError) this.error(`error: ${err.message}`, { exitCode: 2 });
+        throw err;
+      }
+
+      const logger = createLogger("webhook");
+      logger.level = config.logLevel;
+      const webhook = await startWebhook(config, logger).catch((err: unknown) => {
+        logger.fatal({ err: (err as Error).message }, "webhook failed to start");
+        process.exit(1);
+      });
+
+      const stop = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, "shutting down");
+        void webhook.close().then(() => process.exit(0));
+      };
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+    });
+}

@@ -1,0 +1,96 @@
+// The mutation itself: pod in, pod out. No HTTP, no JSON patch, no I/O, so that every
+// rule here is a table test away. The patch is made elsewhere by diffing the result
+// against the original.
+//
+// Every step is "ensure", never "append": running injectPod on its own output changes
+// nothing, which is what makes the webhook safe to reinvoke.
+import type { V1Container, V1Volume } from "@kubernetes/client-node";
+import { posix } from "node:path";
+import {
+  INJECT_ANNOTATION,
+  RECOVERED_CONDITION,
+  SIDECAR_NAME,
+  STATE_VOLUME,
+  TOKEN_VOLUME,
+} from "../names.ts";
+import { markInjected } from "./annotations.ts";
+import type { Pod } from "./pod-shape.ts";
+import { appReadinessUrl } from "./readiness-url.ts";
+import type { RejectReason } from "./reasons.ts";
+import { sidecarContainer, stateMount, stateVolume, tokenVolume, type InjectionParams } from "./sidecar.ts";
+
+export interface Conflict {
+  reason: Extract<RejectReason, "state_dir_conflict" | "reserved_name">;
+  message: string;
+}
+
+const optOutHint = `or opt the pod out with the annotation ${INJECT_ANNOTATION}: "false"`;
+
+/**
+ * A pod that injection would break. The state directory must be our volume in every app
+ * container: if an app container already mounts something else there, the app would
+ * never see the recovered state (or the sidecar would hide the user's data), so the pod
+ * is refused with a message that says what to change, rather than silently run without
+ * recovery.
+ */
+export function findConflict(pod: Pod, stateDir: string): Conflict | undefined {
+  for (const container of pod.spec.containers) {
+    if (container.name === SIDECAR_NAME) {
+      return {
+        reason: "reserved_name",
+        message: `container "${SIDECAR_NAME}" clashes with the coordinator-ha recovery sidecar; rename the container ${optOutHint}`,
+      };
+    }
+    const clash = container.volumeMounts?.find(
+      (m) => samePath(m.mountPath, stateDir) && m.name !== STATE_VOLUME,
+    );
+    if (clash) {
+      return {
+        reason: "state_dir_conflict",
+        message: `container "${container.name}" mounts volume "${clash.name}" at ${stateDir}, the coordinator-ha state directory; remove that mount ${optOutHint}`,
+      };
+    }
+  }
+  return undefined;
+}
+
+/** The pod with recovery injected. The input is not modified. */
+export function injectPod(original: Pod, params: InjectionParams): Pod {
+  const pod = structuredClone(original);
+  const spec = pod.spec;
+  // validPod guarantees at least one app container.
+  const app = spec.containers[0] as V1Container;
+
+  const gates = spec.readinessGates ?? [];
+  if (!gates.some((g) => g.conditionType === RECOVERED_CONDITION)) {
+    spec.readinessGates = [...gates, { conditionType: RECOVERED_CONDITION }];
+  }
+
+  // First among the init containers, so that no other init container runs before the
+  // state is in place.
+  const sidecar = sidecarContainer(params, appReadinessUrl(app));
+  const others = (spec.initContainers ?? []).filter((c) => c.name !== SIDECAR_NAME);
+  spec.initContainers = [sidecar, ...others];
+
+  spec.volumes = upsertVolume(upsertVolume(spec.volumes ?? [], stateVolume()), tokenVolume());
+
+  for (const container of spec.containers) {
+    const mounts = container.volumeMounts ?? [];
+    if (!mounts.some((m) => m.name === STATE_VOLUME && samePath(m.mountPath, params.stateDir))) {
+      container.volumeMounts = [...mounts, stateMount(params.stateDir)];
+    }
+  }
+
+  markInjected(pod);
+  return pod;
+}
+
+/** Replaces a volume of the same name in place (keeping the order), or appends it. */
+function upsertVolume(volumes: V1Volume[], volume: V1Volume): V1Volume[] {
+  const at = volumes.findIndex((v) => v.name === volume.name);
+  return at < 0 ? [...volumes, volume] : volumes.with(at, volume);
+}
+
+function samePath(a: string, b: string): boolean {
+  return posix.normalize(`${a}/`) === posix.normalize(`${b}/`);
+}

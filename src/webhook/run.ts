@@ -1,0 +1,78 @@
+// Wires the webhook together: configuration in, a serving HTTPS server out.
+import type { Logger } from "pino";
+import { createRegistry } from "../http/metrics.ts";
+import { startTlsServer } from "../http/tls-server.ts";
+import type { WebhookConfig } from "./config.ts";
+import { watchHandlerCa } from "./handler-ca.ts";
+import { webhookMetrics } from "./metrics.ts";
+import { createWebhookApp } from "./server.ts";
+import type { InjectionParams } from "./sidecar.ts";
+
+export interface RunningWebhook {
+  /** The port actually bound (config.port may be 0). */
+  port: number;
+  /** Re-reads the serving certificate now (it is also reloaded when its files change). */
+  reloadCertificate(): boolean;
+  /** Stops taking requests, lets those in flight finish (up to drainMs), then closes. */
+  close(drainMs?: number): Promise<void>;
+}
+
+export async function startWebhook(config: WebhookConfig, logger: Logger): Promise<RunningWebhook> {
+  const handlerCa =
+    config.handlerCaFile === undefined ? undefined : watchHandlerCa(config.handlerCaFile, logger);
+  const fixed: Omit<InjectionParams, "handlerCa"> = {
+    image: config.sidecarImage,
+    imagePullPolicy: config.sidecarImagePullPolicy,
+    handlerUrl: config.handlerUrl,
+    stateDir: config.stateDir,
+  };
+
+  let stopping = false;
+  const registry = createRegistry();
+  const app = createWebhookApp({
+    logger,
+    registry,
+    metrics: webhookMetrics(registry),
+    params: () => ({ ...fixed, handlerCa: handlerCa?.current() ?? "" }),
+    readiness: { shutdown: () => (stopping ? "shutting down" : undefined) },
+  });
+
+  const server = await startTlsServer({
+    port: config.port,
+    certFile: config.tlsCertFile,
+    keyFile: config.tlsKeyFile,
+    handler: app,
+    logger,
+  }).catch((err: unknown) => {
+    handlerCa?.close();
+    throw err;
+  });
+  logger.info(
+    {
+      port: server.port,
+      sidecarImage: config.sidecarImage,
+      handlerUrl: config.handlerUrl,
+      stateDir: config.stateDir,
+    },
+    "webhook serving",
+  );
+
+  return {
+    port: server.port,
+    reloadCertificate: () => server.reload(),
+    close: async (drainMs = 5000) => {
+      stopping = true;
+      // close() stops accepting and drops idle keep-alive connections; the apiserver's
+      // requests in flight still get their answer.
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainMs);
+        server.server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await server.close();
+      handlerCa?.close();
+    },
+  };
+}

@@ -1,0 +1,135 @@
+// The pieces that injection adds to a pod, as pure builders. Everything here is fixed by
+// DESIGN.md and src/recovery/sidecar-env.ts, the contract with `coordinator-ha recover`.
+import { basename } from "node:path/posix";
+import type { V1Container, V1EnvVar, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import {
+  PEER_PORT,
+  PEER_PORT_NAME,
+  SIDECAR_NAME,
+  SIDECAR_PROBE_PORT,
+  STATE_VOLUME,
+  TOKEN_AUDIENCE,
+  TOKEN_DIR,
+  TOKEN_EXPIRATION_SECONDS,
+  TOKEN_FILE,
+  TOKEN_VOLUME,
+} from "../names.ts";
+import { SidecarEnv } from "../recovery/sidecar-env.ts";
+
+export type PullPolicy = "Always" | "IfNotPresent" | "Never";
+
+/** What the webhook's flags decide about every injected pod. */
+export interface InjectionParams {
+  image: string;
+  /** Unset leaves it to the apiserver's default (Always for :latest, else IfNotPresent). */
+  imagePullPolicy?: PullPolicy | undefined;
+  handlerUrl: string;
+  /** PEM bundle that verifies the handler; "" means the system trust store. */
+  handlerCa: string;
+  stateDir: string;
+}
+
+/**
+ * The user id of the sidecar. The restricted profile wants runAsNonRoot, and the kubelet
+ * can only verify that for a numeric id, whatever USER the image declares.
+ */
+const SIDECAR_UID = 65532;
+
+/**
+ * The sidecar's startup probe holds every app container back until the state is in place
+ * (or the handler said that no initialized peer exists). Waiting for a peer can take long
+ * (OrderedReady rollouts, a slow handler), so it tolerates ten minutes; after that the
+ * kubelet restarts the sidecar, which then simply asks again.
+ */
+const STARTUP_PERIOD_SECONDS = 1;
+const STARTUP_FAILURE_THRESHOLD = 600;
+
+export function sidecarContainer(params: InjectionParams, appReadinessUrl: string): V1Container {
+  const container: V1Container = {
+    name: SIDECAR_NAME,
+    image: params.image,
+    args: ["recover"],
+    // An init container with restartPolicy Always is a native sidecar: it starts before
+    // the app, keeps running beside it, and its startup probe gates the app's start.
+    restartPolicy: "Always",
+    env: sidecarEnv(params, appReadinessUrl),
+    ports: [{ name: PEER_PORT_NAME, containerPort: PEER_PORT, protocol: "TCP" }],
+    startupProbe: {
+      httpGet: { path: "/startupz", port: SIDECAR_PROBE_PORT },
+      periodSeconds: STARTUP_PERIOD_SECONDS,
+      failureThreshold: STARTUP_FAILURE_THRESHOLD,
+    },
+    // Peers fetch their state from this sidecar; a wedged one is restarted.
+    livenessProbe: {
+      httpGet: { path: "/healthz", port: SIDECAR_PROBE_PORT },
+      periodSeconds: 10,
+      failureThreshold: 3,
+    },
+    // Node needs about 50 MiB to run at all; the limit leaves room for a state transfer.
+    resources: {
+      requests: { cpu: "10m", memory: "64Mi" },
+      limits: { cpu: "200m", memory: "256Mi" },
+    },
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: SIDECAR_UID,
+      runAsGroup: SIDECAR_UID,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    },
+    terminationMessagePolicy: "FallbackToLogsOnError",
+    volumeMounts: [stateMount(params.stateDir), { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }],
+  };
+  if (params.imagePullPolicy) container.imagePullPolicy = params.imagePullPolicy;
+  return container;
+}
+
+function sidecarEnv(params: InjectionParams, appReadinessUrl: string): V1EnvVar[] {
+  const field = (name: string, fieldPath: string): V1EnvVar => ({
+    name,
+    valueFrom: { fieldRef: { apiVersion: "v1", fieldPath } },
+  });
+  return [
+    field(SidecarEnv.podName, "metadata.name"),
+    field(SidecarEnv.podNamespace, "metadata.namespace"),
+    field(SidecarEnv.podUid, "metadata.uid"),
+    field(SidecarEnv.podIp, "status.podIP"),
+    field(SidecarEnv.serviceAccount, "spec.serviceAccountName"),
+    { name: SidecarEnv.handlerUrl, value: params.handlerUrl },
+    { name: SidecarEnv.handlerCa, value: params.handlerCa },
+    { name: SidecarEnv.stateDir, value: params.stateDir },
+    { name: SidecarEnv.tokenFile, value: TOKEN_FILE },
+    { name: SidecarEnv.peerPort, value: String(PEER_PORT) },
+    { name: SidecarEnv.probePort, value: String(SIDECAR_PROBE_PORT) },
+    { name: SidecarEnv.appReadinessUrl, value: appReadinessUrl },
+  ];
+}
+
+export function stateMount(stateDir: string): V1VolumeMount {
+  return { name: STATE_VOLUME, mountPath: stateDir };
+}
+
+/** Memory-backed, so the state never touches the node's disk and dies with the pod. */
+export function stateVolume(): V1Volume {
+  return { name: STATE_VOLUME, emptyDir: { medium: "Memory" } };
+}
+
+/** The pod-bound identity that the sidecar presents to the handler and to its peers. */
+export function tokenVolume(): V1Volume {
+  return {
+    name: TOKEN_VOLUME,
+    projected: {
+      sources: [
+        {
+          serviceAccountToken: {
+            audience: TOKEN_AUDIENCE,
+            expirationSeconds: TOKEN_EXPIRATION_SECONDS,
+            path: basename(TOKEN_FILE),
+          },
+        },
+      ],
+    },
+  };
+}

@@ -57,7 +57,7 @@ function readBundle(file: string): string {
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {
-    throw new Error(`cannot read the handler CA file ${file}: ${(err as Error).message}`);
+    throw new Error(`cannot read the handler CA file ${file}: ${(err as Error).message}`, { cause: err });
   }
   const blocks = text.match(PEM_BLOCK) ?? [];
   if (blocks.length === 0) throw new Error(`the handler CA file ${file} contains no PEM certificate`);
@@ -67,6 +67,7 @@ function readBundle(file: string): string {
     } catch (err) {
       throw new Error(
         `the handler CA file ${file} holds a certificate that does not parse: ${(err as Error).message}`,
+        { cause: err },
       );
     }
   }

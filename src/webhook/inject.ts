@@ -6,13 +6,7 @@
 // nothing, which is what makes the webhook safe to reinvoke.
 import type { V1Container, V1Volume } from "@kubernetes/client-node";
 import { posix } from "node:path";
-import {
-  INJECT_ANNOTATION,
-  RECOVERED_CONDITION,
-  SIDECAR_NAME,
-  STATE_VOLUME,
-  TOKEN_VOLUME,
-} from "../names.ts";
+import { INJECT_ANNOTATION, RECOVERED_CONDITION, SIDECAR_NAME, STATE_VOLUME } from "../names.ts";
 import { markInjected } from "./annotations.ts";
 import type { Pod } from "./pod-shape.ts";
 import { appReadinessUrl } from "./readiness-url.ts";

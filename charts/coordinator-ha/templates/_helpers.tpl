@@ -297,9 +297,10 @@ handler). Usage: include "coordinator-ha.tlsVolume" (dict "ctx" $ "withCa" true)
 
 {{/*
 Pod annotations that roll the pods when the certificate material that Helm knows changes.
-The servers also reload their certificate files on change; the rollout makes the webhook
-pick up a new handler CA, which it reads at startup, and covers runtimes that update
-mounted Secrets late. Nothing changes on a plain upgrade: the material is kept.
+The servers reload their certificate and CA files on change anyway; the rollout covers
+nodes that update mounted Secrets late (up to the kubelet's sync period), so that a
+renewed certificate is in use when `helm upgrade --wait` returns. A plain upgrade changes
+nothing: the material is kept.
 */}}
 {{- define "coordinator-ha.tlsChecksums" -}}
 {{- if eq .Values.tls.mode "helm" }}

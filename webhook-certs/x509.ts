@@ -56,6 +56,11 @@ export interface ServingCertOptions {
   /** Default 365 days. */
   validityDays?: number;
   keyAlgorithm?: KeyAlgorithm;
+  /**
+   * Also allow the certificate as a TLS client certificate (extKeyUsage clientAuth), for a
+   * server that dials itself or its peers with its serving certificate, as etcd does.
+   */
+  clientAuth?: boolean;
 }
 
 export interface ClientCertOptions {
@@ -189,7 +194,7 @@ async function issue(
   subject: x509.JsonName,
   keyAlgorithm: KeyAlgorithm,
   validityDays: number,
-  usage: x509.ExtendedKeyUsage,
+  usages: x509.ExtendedKeyUsage[],
   sans: x509.JsonGeneralNames,
 ): Promise<CertificateAndKey> {
   const keys = await generateKeys(keyAlgorithm);
@@ -201,7 +206,7 @@ async function issue(
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(keyUsage, true),
-    new x509.ExtendedKeyUsageExtension([usage], false),
+    new x509.ExtendedKeyUsageExtension(usages, false),
     await x509.SubjectKeyIdentifierExtension.create(keys.publicKey, false, crypto),
     await x509.AuthorityKeyIdentifierExtension.create(ca.cert.publicKey, false, crypto),
   ];
@@ -249,7 +254,9 @@ export async function issueServingCert(
     [{ CN: [commonName] }],
     opts.keyAlgorithm ?? "ECDSA-P256",
     opts.validityDays ?? 365,
-    x509.ExtendedKeyUsage.serverAuth,
+    opts.clientAuth
+      ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]
+      : [x509.ExtendedKeyUsage.serverAuth],
     sans,
   );
 }
@@ -270,7 +277,7 @@ export async function issueClientCert(
     subject,
     opts.keyAlgorithm ?? "ECDSA-P256",
     opts.validityDays ?? 365,
-    x509.ExtendedKeyUsage.clientAuth,
+    [x509.ExtendedKeyUsage.clientAuth],
     [],
   );
 }

@@ -8,13 +8,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-if ! command -v go >/dev/null 2>&1; then
-  echo "error: the Go toolchain is missing: install Go >= 1.25 (https://go.dev/doc/install) and retry" >&2
-  exit 1
-fi
-
+# Read from go.mod rather than `go list`, so that a machine with cached binaries needs no Go.
 module_version() { # module_version DIR MODULE
-  (cd "$1" && go list -m -f '{{.Version}}' "$2")
+  local v
+  v=$(awk -v m="$2" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod")
+  if [ -z "$v" ]; then
+    echo "error: $1/go.mod does not require $2" >&2
+    exit 1
+  fi
+  echo "$v"
 }
 
 k8s_version=$(module_version "$here/k8s" k8s.io/kubernetes)
@@ -46,17 +48,39 @@ helm_ldflags="-s -w \
  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor"
 
+require_go() {
+  if ! command -v go >/dev/null 2>&1; then
+    echo "error: the Go toolchain is missing, and $bin lacks binaries that must be built from source." >&2
+    echo "Install Go >= 1.25 (https://go.dev/doc/install) and retry." >&2
+    exit 1
+  fi
+}
+
+ticker=
+trap '[ -z "$ticker" ] || kill "$ticker" 2>/dev/null' EXIT
+
 build() { # build MODULE_DIR NAME PACKAGE LDFLAGS
   local dir=$1 name=$2 pkg=$3 ldflags=$4
   if [ -x "$bin/$name" ]; then
     log "$name: cached"
     return
   fi
-  log "$name: building $pkg (a cold build takes minutes) ..."
+  require_go
+  log "$name: building $pkg (a cold build takes minutes; module downloads come first) ..."
   local start=$SECONDS
+  # go build is silent for minutes: say that it is still at work.
+  (
+    begin=$(date +%s)
+    # Sleep in the background and wait, so that the TERM from kill ends the sleep too.
+    trap 'kill $! 2>/dev/null; exit 0' TERM
+    while sleep 30 & wait $!; do log "$name: still building ($(($(date +%s) - begin))s)"; done
+  ) &
+  ticker=$!
   # Build to a temporary name and rename, so an interrupted build never leaves a
   # half-written binary that a later run would take for a cached one.
   (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin/.$name.tmp" "$pkg")
+  kill "$ticker" 2>/dev/null
+  ticker=
   mv "$bin/.$name.tmp" "$bin/$name"
   log "$name: built in $((SECONDS - start))s"
 }

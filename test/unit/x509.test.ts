@@ -71,6 +71,12 @@ describe("x509", () => {
     );
   });
 
+  it("adds clientAuth to a serving certificate on request", async () => {
+    const ca = await createCa({ commonName: "test-ca" });
+    const serving = await issueServingCert(ca, { ips: ["127.0.0.1"], clientAuth: true });
+    expect(new X509Certificate(serving.certPem).keyUsage).toEqual(["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]);
+  });
+
   it("issues a client certificate whose subject carries the user and the groups", async () => {
     const ca = await createCa({ commonName: "test-ca" });
     const client = await issueClientCert(ca, { cn: "admin", groups: ["system:masters", "devs"] });

@@ -1,0 +1,118 @@
+// The local cluster's PKI, laid out as kubeadm lays out /etc/kubernetes/pki. A fresh one is
+// made for every `cluster:up`; `cluster:down` deletes it.
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  createCa,
+  generateKeyPair,
+  issueClientCert,
+  issueServingCert,
+  type CertificateAndKey,
+} from "../../../webhook-certs/x509.ts";
+import { BRIDGE, KUBERNETES_SERVICE_IP, CLUSTER_NAME } from "./config.ts";
+
+export interface CertFiles {
+  cert: string;
+  key: string;
+}
+
+export interface Pki {
+  /** The cluster CA: it signs the apiserver's serving cert and every client cert it accepts. */
+  ca: CertFiles;
+  apiserver: CertFiles;
+  admin: CertFiles;
+  controllerManager: CertFiles;
+  scheduler: CertFiles;
+  /** The apiserver's client cert towards a kubelet (the node agent, if it serves the kubelet API). */
+  apiserverKubeletClient: CertFiles;
+  /**
+   * etcd has its own CA: the cluster CA also signs CSRs through the csrsigning controller,
+   * and none of those certificates may open etcd.
+   */
+  etcdCa: CertFiles;
+  etcdServer: CertFiles;
+  apiserverEtcdClient: CertFiles;
+  /**
+   * The aggregation layer: the apiserver proxies to extension apiservers with this client
+   * cert and the X-Remote-User headers, which they trust because of this CA.
+   */
+  frontProxyCa: CertFiles;
+  frontProxyClient: CertFiles;
+  /** The service-account token signing key pair (RS256). */
+  serviceAccount: { privateKey: string; publicKey: string };
+}
+
+export const FRONT_PROXY_CLIENT = "front-proxy-client";
+
+/** Names that in-cluster clients use for the apiserver. */
+export const APISERVER_DNS_NAMES = [
+  "kubernetes",
+  "kubernetes.default",
+  "kubernetes.default.svc",
+  "kubernetes.default.svc.cluster.local",
+  "localhost",
+];
+export const APISERVER_IPS = ["127.0.0.1", BRIDGE.address, KUBERNETES_SERVICE_IP];
+
+async function write(dir: string, name: string, pair: CertificateAndKey): Promise<CertFiles> {
+  const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
+  await writeFile(files.cert, pair.certPem);
+  await writeFile(files.key, pair.keyPem, { mode: 0o600 });
+  return files;
+}
+
+export async function createPki(dir: string): Promise<Pki> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const ca = await createCa({ commonName: `${CLUSTER_NAME}-ca` });
+  const etcdCa = await createCa({ commonName: `${CLUSTER_NAME}-etcd-ca` });
+  const frontProxyCa = await createCa({ commonName: `${CLUSTER_NAME}-front-proxy-ca` });
+  const serviceAccount = await generateKeyPair("RSA-2048");
+  const saFiles = { privateKey: join(dir, "sa.key"), publicKey: join(dir, "sa.pub") };
+  await writeFile(saFiles.privateKey, serviceAccount.privateKeyPem, { mode: 0o600 });
+  await writeFile(saFiles.publicKey, serviceAccount.publicKeyPem);
+
+  return {
+    ca: await write(dir, "ca", ca),
+    apiserver: await write(
+      dir,
+      "apiserver",
+      await issueServingCert(ca, {
+        commonName: "kube-apiserver",
+        dnsNames: APISERVER_DNS_NAMES,
+        ips: APISERVER_IPS,
+      }),
+    ),
+    admin: await write(dir, "admin", await issueClientCert(ca, { cn: "admin", groups: ["system:masters"] })),
+    // The default RBAC policy binds these user names to their components' ClusterRoles.
+    controllerManager: await write(
+      dir,
+      "controller-manager",
+      await issueClientCert(ca, { cn: "system:kube-controller-manager" }),
+    ),
+    scheduler: await write(dir, "scheduler", await issueClientCert(ca, { cn: "system:kube-scheduler" })),
+    apiserverKubeletClient: await write(
+      dir,
+      "apiserver-kubelet-client",
+      await issueClientCert(ca, { cn: "kube-apiserver-kubelet-client", groups: ["system:masters"] }),
+    ),
+    etcdCa: await write(dir, "etcd-ca", etcdCa),
+    etcdServer: await write(
+      dir,
+      "etcd-server",
+      // etcd dials its own client port (grpc-gateway) with this certificate.
+      await issueServingCert(etcdCa, { dnsNames: ["localhost"], ips: ["127.0.0.1"], clientAuth: true }),
+    ),
+    apiserverEtcdClient: await write(
+      dir,
+      "apiserver-etcd-client",
+      await issueClientCert(etcdCa, { cn: "kube-apiserver-etcd-client" }),
+    ),
+    frontProxyCa: await write(dir, "front-proxy-ca", frontProxyCa),
+    frontProxyClient: await write(
+      dir,
+      "front-proxy-client",
+      await issueClientCert(frontProxyCa, { cn: FRONT_PROXY_CLIENT }),
+    ),
+    serviceAccount: saFiles,
+  };
+}

@@ -3,6 +3,7 @@
 // container image runs the webhook, the handler, the sidecar and the reference Coordinator.
 import { Command } from "commander";
 import { readFileSync } from "node:fs";
+import { registerCoordinatorCommands } from "./coordinator/command.ts";
 import { registerWebhookCommand } from "./webhook/command.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
@@ -17,5 +18,6 @@ const program = new Command("coordinator-ha")
 
 // Each component registers its own subcommand (one line each).
 registerWebhookCommand(program);
+registerCoordinatorCommands(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,83 @@
+// `coordinator-ha coordinator`, `set` and `verify`: the CLI edge of the reference
+// Coordinator and of its user.
+import type { Command } from "commander";
+import { createLogger } from "../log.ts";
+import { COORDINATOR_API_PORT, COORDINATOR_PROBE_PORT, DEFAULT_STATE_DIR } from "../names.ts";
+import { startCoordinator } from "./server.ts";
+import { ExitCode, runSet, runVerify, type Output } from "./user-cli.ts";
+
+const terminal: Output = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (line) => process.stderr.write(`${line}\n`),
+};
+
+export function registerCoordinatorCommands(program: Command): void {
+  program
+    .command("coordinator")
+    .description("run the reference Coordinator (user API and probes; state only in --state-dir)")
+    .option("--state-dir <dir>", "the state directory", DEFAULT_STATE_DIR)
+    .option("--api-port <port>", "user API port", String(COORDINATOR_API_PORT))
+    .option("--probe-port <port>", "probe port", String(COORDINATOR_PROBE_PORT))
+    .action(async function (this: Command, flags: { stateDir: string; apiPort: string; probePort: string }) {
+      const apiPort = port(this, "--api-port", flags.apiPort);
+      const probePort = port(this, "--probe-port", flags.probePort);
+      const logger = createLogger("coordinator");
+      const coordinator = await startCoordinator({
+        stateDir: flags.stateDir,
+        apiPort,
+        probePort,
+        logger,
+      }).catch((err: unknown) => {
+        logger.fatal({ err: (err as Error).message }, "coordinator failed to start");
+        process.exit(1);
+      });
+      const stop = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, "shutting down");
+        void coordinator.close().then(() => process.exit(0));
+      };
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+    });
+
+  program
+    .command("set")
+    .description("initialize a Coordinator with a manifest (once; a fresh seed is generated)")
+    .requiredOption("-c, --coordinator <url>", "the Coordinator's user API, host:port or URL")
+    .requiredOption("-m, --manifest <file>", "the manifest, a JSON object")
+    .option("--timeout <seconds>", "how long to wait for an unreachable Coordinator", "180")
+    .action(async function (
+      this: Command,
+      flags: { coordinator: string; manifest: string; timeout: string },
+    ) {
+      const seconds = Number(flags.timeout);
+      if (!Number.isFinite(seconds) || seconds < 0) {
+        this.error(`error: --timeout ${flags.timeout} is not a number of seconds`, {
+          exitCode: ExitCode.CannotAsk,
+        });
+      }
+      process.exitCode = await runSet(
+        { coordinator: flags.coordinator, manifestFile: flags.manifest, timeoutMs: seconds * 1000 },
+        terminal,
+      );
+    });
+
+  program
+    .command("verify")
+    .description("show a Coordinator's manifest, state digest and public key, and check the key")
+    .requiredOption("-c, --coordinator <url>", "the Coordinator's user API, host:port or URL")
+    .option("--expect-public-key <pem-or-file>", "fail unless the Coordinator presents this public key")
+    .action(async (flags: { coordinator: string; expectPublicKey?: string }) => {
+      process.exitCode = await runVerify(
+        { coordinator: flags.coordinator, expectPublicKey: flags.expectPublicKey },
+        terminal,
+      );
+    });
+}
+
+function port(cmd: Command, flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    cmd.error(`error: ${flag} ${value} is not a port number`, { exitCode: ExitCode.CannotAsk });
+  }
+  return n;
+}

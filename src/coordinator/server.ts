@@ -1,0 +1,64 @@
+// Wires the reference Coordinator: the state holder, the user API and the probes.
+import { mkdir } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { Logger } from "pino";
+import { close, listen } from "../http/listen.ts";
+import { probeListener } from "../http/probes.ts";
+import { openStateHolder, type StateHolder } from "./state-holder.ts";
+import { userApi } from "./user-api.ts";
+
+export interface CoordinatorOptions {
+  stateDir: string;
+  apiPort: number;
+  probePort: number;
+  /** Bind address; default all addresses. */
+  host?: string;
+  logger: Logger;
+  /** Re-read interval of the state directory while uninitialized (default 2 s). */
+  pollMs?: number;
+}
+
+export interface RunningCoordinator {
+  apiPort: number;
+  probePort: number;
+  holder: StateHolder;
+  close(): Promise<void>;
+}
+
+export async function startCoordinator(opts: CoordinatorOptions): Promise<RunningCoordinator> {
+  const { logger } = opts;
+  // Outside Kubernetes nobody mounts the directory for us.
+  await mkdir(opts.stateDir, { recursive: true });
+  const holder = await openStateHolder({ dir: opts.stateDir, logger, pollMs: opts.pollMs });
+
+  const api = createServer(userApi(holder, logger));
+  const probes = createServer(
+    probeListener({
+      "/probe/startup": () => undefined,
+      "/probe/liveness": () => undefined,
+      "/probe/readiness": () => {
+        const status = holder.status();
+        if (status.kind === "initialized") return undefined;
+        return status.kind === "uninitialized" ? "not initialized" : `state unusable: ${status.reason}`;
+      },
+    }),
+  );
+  try {
+    const apiPort = await listen(api, opts.apiPort, opts.host);
+    const probePort = await listen(probes, opts.probePort, opts.host);
+    logger.info({ apiPort, probePort, stateDir: opts.stateDir }, "coordinator listening");
+    return {
+      apiPort,
+      probePort,
+      holder,
+      close: async () => {
+        holder.close();
+        await Promise.all([close(api), close(probes)]);
+      },
+    };
+  } catch (err) {
+    holder.close();
+    await Promise.all([close(api), close(probes)]).catch(() => undefined);
+    throw err;
+  }
+}

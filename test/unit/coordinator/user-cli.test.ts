@@ -1,0 +1,147 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startCoordinator, type RunningCoordinator } from "../../../src/coordinator/server.ts";
+import { coordinatorUrl, ExitCode, runSet, runVerify } from "../../../src/coordinator/user-cli.ts";
+
+let root: string;
+let coordinator: RunningCoordinator;
+let url: string;
+
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), "cha-cli-"));
+  coordinator = await startCoordinator({
+    stateDir: join(root, "state"),
+    apiPort: 0,
+    probePort: 0,
+    host: "127.0.0.1",
+    logger: pino({ level: "silent" }),
+  });
+  url = `127.0.0.1:${coordinator.apiPort}`;
+});
+afterEach(async () => {
+  await coordinator.close();
+  await rm(root, { recursive: true, force: true });
+});
+
+function terminal() {
+  const lines = { out: [] as string[], err: [] as string[] };
+  return { lines, io: { out: (l: string) => lines.out.push(l), err: (l: string) => lines.err.push(l) } };
+}
+
+async function manifestFile(content: string): Promise<string> {
+  const file = join(root, `manifest-${Math.random()}.json`);
+  await writeFile(file, content);
+  return file;
+}
+
+async function publicKeyOf(): Promise<string> {
+  const res = await fetch(`http://${url}/v1/manifest`);
+  return ((await res.json()) as { publicKey: string }).publicKey;
+}
+
+describe("coordinator-ha set", () => {
+  it("sets the manifest and prints the digest and the public key", async () => {
+    const t = terminal();
+    const code = await runSet({ coordinator: url, manifestFile: await manifestFile('{"a":1}') }, t.io);
+    expect(code).toBe(ExitCode.Ok);
+    expect(t.lines.out[0]).toMatch(/Manifest set/);
+    expect(t.lines.out.join("\n")).toContain((await publicKeyOf()).split("\n")[1]);
+  });
+
+  it("succeeds again for the same manifest, and fails for another one", async () => {
+    const file = await manifestFile('{"a":1,"b":[2]}');
+    expect(await runSet({ coordinator: url, manifestFile: file }, terminal().io)).toBe(ExitCode.Ok);
+    const same = terminal();
+    // Same content, other key order: still the same manifest.
+    const reordered = await manifestFile('{"b":[2],"a":1}');
+    expect(await runSet({ coordinator: url, manifestFile: reordered }, same.io)).toBe(ExitCode.Ok);
+    expect(same.lines.out[0]).toMatch(/already holds this manifest/);
+    const other = terminal();
+    expect(await runSet({ coordinator: url, manifestFile: await manifestFile('{"a":2}') }, other.io)).toBe(
+      ExitCode.Failed,
+    );
+    expect(other.lines.err[0]).toMatch(/already initialized with another manifest/);
+  });
+
+  it.each([
+    ["a missing file", null, /cannot read the manifest .*ENOENT/],
+    ["broken JSON", "{", /is not JSON/],
+    ["a JSON array", "[]", /must be a JSON object/],
+  ])("refuses %s without asking the Coordinator", async (_name, content, reason) => {
+    const file = content === null ? join(root, "missing.json") : await manifestFile(content);
+    const t = terminal();
+    expect(await runSet({ coordinator: url, manifestFile: file }, t.io)).toBe(ExitCode.CannotAsk);
+    expect(t.lines.err[0]).toMatch(reason);
+    expect((await fetch(`http://${url}/v1/manifest`)).status).toBe(503);
+  });
+
+  it("waits for an unreachable Coordinator until its deadline", async () => {
+    // A port that was free a moment ago: connections are refused.
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as { port: number }).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    const t = terminal();
+    const code = await runSet(
+      {
+        coordinator: `127.0.0.1:${port}`,
+        manifestFile: await manifestFile("{}"),
+        timeoutMs: 50,
+        retryIntervalMs: 10,
+      },
+      t.io,
+    );
+    expect(code).toBe(ExitCode.CannotAsk);
+    expect(t.lines.out[0]).toMatch(/Waiting for the Coordinator .*ECONNREFUSED/);
+    expect(t.lines.err[0]).toMatch(/did not answer in time/);
+  });
+});
+
+describe("coordinator-ha verify", () => {
+  it("fails on an uninitialized Coordinator", async () => {
+    const t = terminal();
+    expect(await runVerify({ coordinator: url }, t.io)).toBe(ExitCode.Failed);
+    expect(t.lines.err[0]).toMatch(/not initialized/);
+  });
+
+  it("shows the state and checks the expected public key, as PEM text or as a file", async () => {
+    await runSet({ coordinator: url, manifestFile: await manifestFile('{"a":1}') }, terminal().io);
+    const key = await publicKeyOf();
+    const shown = terminal();
+    expect(await runVerify({ coordinator: url }, shown.io)).toBe(ExitCode.Ok);
+    expect(shown.lines.out.join("\n")).toMatch(/state digest: sha256:[0-9a-f]{64}/);
+    expect(await runVerify({ coordinator: `http://${url}`, expectPublicKey: key }, terminal().io)).toBe(
+      ExitCode.Ok,
+    );
+    expect(
+      await runVerify({ coordinator: url, expectPublicKey: await manifestFile(key) }, terminal().io),
+    ).toBe(ExitCode.Ok);
+  });
+
+  it("fails when the public key is another one", async () => {
+    await runSet({ coordinator: url, manifestFile: await manifestFile("{}") }, terminal().io);
+    const other =
+      "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n";
+    const t = terminal();
+    expect(await runVerify({ coordinator: url, expectPublicKey: other }, t.io)).toBe(ExitCode.Failed);
+    expect(t.lines.err[0]).toMatch(/not the expected key/);
+  });
+
+  it("refuses an expected key that is no key", async () => {
+    const t = terminal();
+    expect(await runVerify({ coordinator: url, expectPublicKey: "nonsense" }, t.io)).toBe(ExitCode.CannotAsk);
+    expect(t.lines.err[0]).toMatch(/neither a PEM public key nor a readable file/);
+  });
+});
+
+describe("coordinatorUrl", () => {
+  it("accepts host:port and URLs, and refuses other schemes", () => {
+    expect(coordinatorUrl("coordinator:1313").href).toBe("http://coordinator:1313/");
+    expect(coordinatorUrl("https://c.example:1313").href).toBe("https://c.example:1313/");
+    expect(() => coordinatorUrl("ftp://c:1313")).toThrow(/host:port/);
+  });
+});

@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { registerCoordinatorCommands } from "./coordinator/command.ts";
 import { registerWebhookCommand } from "./webhook/command.ts";
+import { registerHandlerCommand } from "./handler/command.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -18,6 +19,7 @@ const program = new Command("coordinator-ha")
 
 // Each component registers its own subcommand (one line each).
 registerWebhookCommand(program);
+registerHandlerCommand(program);
 registerCoordinatorCommands(program);
 
 await program.parseAsync(process.argv);

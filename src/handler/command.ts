@@ -1,0 +1,51 @@
+// `coordinator-ha handler`: the CLI edge of the event handler.
+import type { Command } from "commander";
+import { createLogger } from "../log.ts";
+import {
+  ConfigError,
+  DEFAULT_POD_SELECTOR_TEXT,
+  parseHandlerConfig,
+  type HandlerConfig,
+  type HandlerFlags,
+} from "./config.ts";
+import { startHandler } from "./run.ts";
+
+export function registerHandlerCommand(program: Command): void {
+  program
+    .command("handler")
+    .description("serve the event handler that marks Coordinator pods recovered once they hold the state")
+    .option("--port <port>", "HTTPS port (API, /healthz, /readyz, /metrics)", "8443")
+    .option("--tls-cert <file>", "serving certificate (PEM); reloaded when the file changes")
+    .option("--tls-key <file>", "serving key (PEM); reloaded when the file changes")
+    .option("--pod-selector <selector>", "label selector of the Coordinator pods", DEFAULT_POD_SELECTOR_TEXT)
+    .option("--issuer <url>", "service-account token issuer (default: discovered from the apiserver)")
+    .option("--kubeconfig <file>", "kubeconfig (default: KUBECONFIG, ~/.kube/config or in-cluster)")
+    .option(
+      "--log-level <level>",
+      "fatal, error, warn, info, debug or trace",
+      process.env["LOG_LEVEL"] ?? "info",
+    )
+    .action(async function (this: Command, flags: HandlerFlags) {
+      let config: HandlerConfig;
+      try {
+        config = parseHandlerConfig(flags);
+      } catch (err) {
+        if (err instanceof ConfigError) this.error(`error: ${err.message}`, { exitCode: 2 });
+        throw err;
+      }
+
+      const logger = createLogger("handler");
+      logger.level = config.logLevel;
+      const handler = await startHandler(config, logger).catch((err: unknown) => {
+        logger.fatal({ err: (err as Error).message }, "handler failed to start");
+        process.exit(1);
+      });
+
+      const stop = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, "shutting down");
+        void handler.close().then(() => process.exit(0));
+      };
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+    });
+}

@@ -1,0 +1,66 @@
+// The handler's own metrics. Reason labels come from reasons.ts and names.ts, so their
+// values are bounded and match the log lines.
+import { Counter, Gauge, type Registry } from "prom-client";
+import { Reason } from "../names.ts";
+import type { PatchResult } from "../kube/pods.ts";
+import { refusalStatus, type RefusalReason } from "./reasons.ts";
+
+export type ConfirmationOutcome = "recorded" | "unchanged" | "refused";
+export type PeersOutcome = "answered" | "refused";
+export type WriteResult = PatchResult | "error";
+
+export interface HandlerMetrics {
+  confirmation(outcome: ConfirmationOutcome, reason: RefusalReason | ""): void;
+  peersRequest(outcome: PeersOutcome, reason: RefusalReason | ""): void;
+  relist(): void;
+  conditionWrite(reason: string, result: WriteResult): void;
+}
+
+export function handlerMetrics(registry: Registry, cachedPods: () => number): HandlerMetrics {
+  const confirmations = new Counter({
+    name: "coordinator_ha_handler_confirmations_total",
+    help: "POST /v1/recovered by outcome (recorded, unchanged, refused) and refusal reason.",
+    labelNames: ["outcome", "reason"] as const,
+    registers: [registry],
+  });
+  const peers = new Counter({
+    name: "coordinator_ha_handler_peers_requests_total",
+    help: "GET /v1/peers by outcome (answered, refused) and refusal reason.",
+    labelNames: ["outcome", "reason"] as const,
+    registers: [registry],
+  });
+  const relists = new Counter({
+    name: "coordinator_ha_handler_watch_relists_total",
+    help: "Full lists of the selected pods: the first one, and one after every broken or expired watch.",
+    registers: [registry],
+  });
+  const writes = new Counter({
+    name: "coordinator_ha_handler_condition_writes_total",
+    help: "Patches of the recovered condition by condition reason and result (patched, conflict, gone, error).",
+    labelNames: ["reason", "result"] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: "coordinator_ha_handler_cached_pods",
+    help: "Selected pods in the handler's watch cache.",
+    registers: [registry],
+    collect() {
+      this.set(cachedPods());
+    },
+  });
+
+  // Every series exists from the start, so that a rate() over a rare reason is 0, not absent.
+  const reasons = Object.keys(refusalStatus) as RefusalReason[];
+  for (const outcome of ["recorded", "unchanged"] as const) confirmations.inc({ outcome, reason: "" }, 0);
+  for (const reason of reasons) confirmations.inc({ outcome: "refused", reason }, 0);
+  peers.inc({ outcome: "answered", reason: "" }, 0);
+  for (const reason of reasons) peers.inc({ outcome: "refused", reason }, 0);
+  for (const reason of Object.values(Reason)) writes.inc({ reason, result: "patched" }, 0);
+
+  return {
+    confirmation: (outcome, reason) => confirmations.inc({ outcome, reason }),
+    peersRequest: (outcome, reason) => peers.inc({ outcome, reason }),
+    relist: () => relists.inc(),
+    conditionWrite: (reason, result) => writes.inc({ reason, result }),
+  };
+}

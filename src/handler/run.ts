@@ -1,0 +1,106 @@
+// Wires the handler together: configuration in, a serving HTTPS server, a pod watch and
+// a controller out.
+import { hostname } from "node:os";
+import type { Logger } from "pino";
+import { createPodTokenVerifier, discoverIssuer, kubeJwksSource } from "../identity/index.ts";
+import { createRegistry } from "../http/metrics.ts";
+import { startTlsServer } from "../http/tls-server.ts";
+import { loadKubeConfig } from "../kube/client.ts";
+import { startPodCache, type RunningPodCache } from "../kube/pod-cache.ts";
+import { kubePodListWatch } from "../kube/pod-list-watch.ts";
+import { kubePodApi } from "../kube/pods.ts";
+import { TOKEN_AUDIENCE } from "../names.ts";
+import { conditionWriter } from "./condition-writer.ts";
+import type { HandlerConfig } from "./config.ts";
+import { createController } from "./controller.ts";
+import { handlerMetrics } from "./metrics.ts";
+import { createHandlerApp } from "./server.ts";
+import { createHandlerService } from "./service.ts";
+
+export interface RunningHandler {
+  /** The port actually bound (config.port may be 0). */
+  port: number;
+  issuer: string;
+  /** Stops taking requests, lets those in flight finish (up to drainMs), then stops watching. */
+  close(drainMs?: number): Promise<void>;
+}
+
+export async function startHandler(config: HandlerConfig, logger: Logger): Promise<RunningHandler> {
+  const kc = loadKubeConfig(config.kubeconfig);
+  const issuer = config.issuer ?? (await discoverIssuer(kc));
+  const keys = kubeJwksSource(kc, logger);
+  // Fetch the keys now, so that a missing permission shows in the log at startup.
+  keys.get().catch((err: unknown) => logger.error({ err: String(err) }, "fetching the issuer's keys failed"));
+  const verifier = createPodTokenVerifier({ issuer, audience: TOKEN_AUDIENCE, keys });
+
+  const registry = createRegistry();
+  const metrics = handlerMetrics(registry, () => cache.size());
+  const pods = kubePodApi(kc);
+  // In a pod, the hostname is the pod's name: the Events say which replica wrote.
+  const writer = conditionWriter({ pods, logger, metrics, instance: hostname() });
+  const controller = createController({ cache: () => cache, writer, logger });
+  // The callbacks run only after the first list, when `cache` is set.
+  const cache: RunningPodCache = startPodCache({
+    source: kubePodListWatch(kc, config.podSelector.text),
+    listener: {
+      changed: controller.changed,
+      deleted: controller.deleted,
+      relisted: () => {
+        metrics.relist();
+        controller.relisted();
+      },
+    },
+    logger,
+  });
+
+  let stopping = false;
+  const service = createHandlerService({
+    verifier,
+    selector: config.podSelector,
+    cache,
+    pods,
+    writer,
+    metrics,
+    logger,
+  });
+  const app = createHandlerApp({
+    service,
+    logger,
+    registry,
+    readiness: {
+      podCache: () => cache.problem(),
+      shutdown: () => (stopping ? "shutting down" : undefined),
+    },
+  });
+
+  const server = await startTlsServer({
+    port: config.port,
+    certFile: config.tlsCertFile,
+    keyFile: config.tlsKeyFile,
+    handler: app,
+    logger,
+  }).catch((err: unknown) => {
+    cache.stop();
+    controller.stop();
+    throw err;
+  });
+  logger.info({ port: server.port, issuer, podSelector: config.podSelector.text }, "handler serving");
+
+  return {
+    port: server.port,
+    issuer,
+    close: async (drainMs = 5000) => {
+      stopping = true;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, drainMs);
+        server.server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+      await server.close();
+      cache.stop();
+      controller.stop();
+    },
+  };
+}

@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// Two projects: `unit` needs nothing but Node; `cluster` runs against the local control
+// Three projects: `unit` needs nothing but Node; `charts` renders the Helm charts with the
+// helm that test/cluster/build.sh builds; `cluster` runs against the local control
 // plane that test/cluster/global-setup.ts starts once per run.
 export default defineConfig({
   test: {
@@ -9,6 +10,14 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+        },
+      },
+      {
+        test: {
+          name: "charts",
+          include: ["test/charts/**/*.test.ts"],
+          // Each case runs `helm template` (a second or so on 2 shared cores).
+          testTimeout: 60_000,
         },
       },
     ],

@@ -79,23 +79,31 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* Images ----------------------------------------------------------------------- */}}
 
-{{/* Usage: include "coordinator-ha.imageRef" (dict "image" .Values.image "fallback" .Values.image "ctx" $) */}}
+{{/* Usage: include "coordinator-ha.imageRef" (dict "image" .Values.image "ctx" $) */}}
 {{- define "coordinator-ha.imageRef" -}}
-{{- $repository := default .fallback.repository .image.repository }}
-{{- $digest := default .fallback.digest .image.digest }}
-{{- if $digest }}
-{{- printf "%s@%s" $repository $digest }}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
 {{- else }}
-{{- printf "%s:%s" $repository (default (default .ctx.Chart.AppVersion .fallback.tag) .image.tag | toString) }}
+{{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag | toString) }}
 {{- end }}
 {{- end }}
 
 {{- define "coordinator-ha.image" -}}
-{{- include "coordinator-ha.imageRef" (dict "image" .Values.image "fallback" .Values.image "ctx" .) }}
+{{- include "coordinator-ha.imageRef" (dict "image" .Values.image "ctx" .) }}
 {{- end }}
 
+{{/*
+The sidecar runs the chart's image unless sidecar.image names another: then its own tag
+or digest applies (a digest of the chart's image would not fit another repository).
+*/}}
 {{- define "coordinator-ha.sidecarImage" -}}
-{{- include "coordinator-ha.imageRef" (dict "image" .Values.sidecar.image "fallback" .Values.image "ctx" .) }}
+{{- $own := .Values.sidecar.image }}
+{{- if or $own.repository $own.tag $own.digest }}
+{{- $image := dict "repository" (default .Values.image.repository $own.repository) "tag" $own.tag "digest" $own.digest }}
+{{- include "coordinator-ha.imageRef" (dict "image" $image "ctx" .) }}
+{{- else }}
+{{- include "coordinator-ha.image" . }}
+{{- end }}
 {{- end }}
 
 {{/* Wiring ----------------------------------------------------------------------- */}}

@@ -1,0 +1,100 @@
+// The reference Coordinator chart: the StatefulSet and Services that the operator guide and
+// the coordinator-ha webhook expect.
+import { describe, expect, it } from "vitest";
+import {
+  COORDINATOR_API_PORT,
+  COORDINATOR_PROBE_PORT,
+  DEFAULT_POD_SELECTOR,
+  DEFAULT_STATE_DIR,
+  IMAGE_REPOSITORY,
+} from "../../src/names.ts";
+import { CHARTS, PACKAGE_VERSION, find, kinds, render, run, selects, template } from "./helm.ts";
+
+const CHART = CHARTS.coordinator;
+
+describe("charts/coordinator", () => {
+  it("passes helm lint --strict", () => {
+    const r = run("helm", ["lint", "--strict", CHART]);
+    expect(r.status).toBe(0);
+  });
+
+  it("is called coordinator whatever the release is called", () => {
+    const objects = render(CHART, { release: "my-release", namespace: "demo" });
+    expect(kinds(objects)).toEqual([
+      "Service/coordinator",
+      "Service/coordinator-ready",
+      "ServiceAccount/coordinator",
+      "StatefulSet/coordinator",
+    ]);
+  });
+
+  it("takes another name from fullnameOverride", () => {
+    const objects = render(CHART, { values: { fullnameOverride: "coord" } });
+    expect(kinds(objects)).toEqual([
+      "Service/coord",
+      "Service/coord-ready",
+      "ServiceAccount/coord",
+      "StatefulSet/coord",
+    ]);
+    expect(find(objects, "StatefulSet").spec.serviceName).toBe("coord");
+  });
+
+  it("runs the Coordinator as Contrast does, selected by the webhook's default selector", () => {
+    const objects = render(CHART);
+    const sts = find(objects, "StatefulSet");
+    expect(sts.spec).toMatchObject({
+      replicas: 1,
+      serviceName: "coordinator",
+      podManagementPolicy: "OrderedReady",
+      updateStrategy: { type: "RollingUpdate" },
+    });
+    const pod = sts.spec.template;
+    expect(selects({ matchLabels: DEFAULT_POD_SELECTOR }, pod.metadata.labels)).toBe(true);
+    expect(selects(sts.spec.selector, pod.metadata.labels)).toBe(true);
+    expect(pod.spec.serviceAccountName).toBe("coordinator");
+    expect(pod.spec.terminationGracePeriodSeconds).toBeLessThanOrEqual(10);
+
+    const c = pod.spec.containers[0];
+    expect(c.image).toBe(`${IMAGE_REPOSITORY}:${PACKAGE_VERSION}`);
+    expect(c.args).toEqual(["coordinator", "--state-dir", DEFAULT_STATE_DIR]);
+    expect(c.ports).toEqual([
+      { name: "userapi", containerPort: COORDINATOR_API_PORT, protocol: "TCP" },
+      { name: "probes", containerPort: COORDINATOR_PROBE_PORT, protocol: "TCP" },
+    ]);
+    expect(c.startupProbe).toMatchObject({
+      httpGet: { path: "/probe/startup", port: COORDINATOR_PROBE_PORT },
+      periodSeconds: 1,
+      failureThreshold: 60,
+    });
+    expect(c.livenessProbe.httpGet).toEqual({ path: "/probe/liveness", port: COORDINATOR_PROBE_PORT });
+    expect(c.readinessProbe.httpGet).toEqual({ path: "/probe/readiness", port: COORDINATOR_PROBE_PORT });
+    expect(c.securityContext).toMatchObject({
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ["ALL"] },
+    });
+  });
+
+  it("publishes every pod on coordinator, and only Ready pods on coordinator-ready", () => {
+    const objects = render(CHART);
+    const pod = find(objects, "StatefulSet").spec.template;
+    const all = find(objects, "Service", "coordinator");
+    const ready = find(objects, "Service", "coordinator-ready");
+    expect(all.spec.publishNotReadyAddresses).toBe(true);
+    expect(ready.spec.publishNotReadyAddresses).toBeUndefined();
+    for (const svc of [all, ready]) {
+      expect(svc.spec.ports).toEqual([
+        { name: "userapi", port: COORDINATOR_API_PORT, targetPort: "userapi", protocol: "TCP" },
+      ]);
+      expect(selects({ matchLabels: svc.spec.selector }, pod.metadata.labels)).toBe(true);
+    }
+  });
+
+  it("rejects values that would break the selection", () => {
+    const label = template(CHART, { values: { podLabels: { "app.kubernetes.io/name": "other" } } });
+    expect(label.status).not.toBe(0);
+    expect(label.stderr).toContain("podLabels must not set app.kubernetes.io/name");
+
+    const replicas = template(CHART, { values: { replicas: -1 } });
+    expect(replicas.stderr).toContain("at '/replicas': minimum: got -1, want 0");
+  });
+});

@@ -8,7 +8,10 @@ import type { ContainerRecord, ProbeState, WaitingReason } from "../../cluster/a
 const T0 = new Date("2026-01-01T00:00:00Z");
 const at = (s: number) => new Date(T0.getTime() + s * 1000);
 
-function pod(spec: Partial<NonNullable<Pod["spec"]>>, extra: { conditions?: PodCondition[]; deleted?: boolean } = {}): Pod {
+function pod(
+  spec: Partial<NonNullable<Pod["spec"]>>,
+  extra: { conditions?: PodCondition[]; deleted?: boolean } = {},
+): Pod {
   return {
     metadata: {
       name: "p",
@@ -23,10 +26,15 @@ function pod(spec: Partial<NonNullable<Pod["spec"]>>, extra: { conditions?: PodC
 }
 
 const c = (name: string, more: Partial<Container> = {}): Container => ({ name, image: "busybox", ...more });
-const sidecar = (name: string, more: Partial<Container> = {}): Container => c(name, { restartPolicy: "Always", ...more });
+const sidecar = (name: string, more: Partial<Container> = {}): Container =>
+  c(name, { restartPolicy: "Always", ...more });
 
 let seq = 0;
-function run(name: string, state: "running" | "exited", more: Partial<ContainerRecord> = {}): ContainerRecord {
+function run(
+  name: string,
+  state: "running" | "exited",
+  more: Partial<ContainerRecord> = {},
+): ContainerRecord {
   seq += 1;
   return {
     id: `cha://${name}-${seq}`,
@@ -99,7 +107,9 @@ describe("Ready and readiness gates", () => {
 
   it("is False while the gate's condition is False, with the kubelet's message", () => {
     const s = status({
-      pod: gated([{ type: "coordinator-ha.io/recovered", status: "False", lastTransitionTime: "2026-01-01T00:00:00Z" }]),
+      pod: gated([
+        { type: "coordinator-ha.io/recovered", status: "False", lastTransitionTime: "2026-01-01T00:00:00Z" },
+      ]),
       records: [run("app", "running")],
     });
     expect(cond(s, "Ready")).toEqual({
@@ -111,7 +121,9 @@ describe("Ready and readiness gates", () => {
 
   it("turns True once the gate's condition is True", () => {
     const s = status({
-      pod: gated([{ type: "coordinator-ha.io/recovered", status: "True", lastTransitionTime: "2026-01-01T00:00:00Z" }]),
+      pod: gated([
+        { type: "coordinator-ha.io/recovered", status: "True", lastTransitionTime: "2026-01-01T00:00:00Z" },
+      ]),
       records: [run("app", "running")],
     });
     expect(cond(s, "Ready")).toEqual({ status: "True" });
@@ -209,12 +221,20 @@ describe("containers and phase", () => {
       initContainers: [sidecar("side", { startupProbe: { tcpSocket: { port: 1 } } })],
       containers: [c("app")],
     });
-    const notStarted = status({ pod: p, records: [run("side", "running")], probes: { side: { started: false } } });
+    const notStarted = status({
+      pod: p,
+      records: [run("side", "running")],
+      probes: { side: { started: false } },
+    });
     expect(notStarted.phase).toBe("Pending");
     expect(cond(notStarted, "Initialized").message).toBe("containers with incomplete status: [side]");
     expect(cond(notStarted, "ContainersReady").message).toBe("containers with unready status: [side app]");
 
-    const started = status({ pod: p, records: [run("side", "running")], probes: { side: { started: true } } });
+    const started = status({
+      pod: p,
+      records: [run("side", "running")],
+      probes: { side: { started: true } },
+    });
     expect(cond(started, "Initialized")).toEqual({ status: "True" });
     expect(started.initContainerStatuses![0]).toMatchObject({ started: true, ready: true });
   });
@@ -228,14 +248,20 @@ describe("containers and phase", () => {
         run("app", "exited", { exitCode: 2, reason: "Error", restartCount: 1 }),
       ],
       waiting: {
-        app: { reason: "CrashLoopBackOff", message: "back-off 10s restarting failed container=app pod=p_ns(uid-1)" },
+        app: {
+          reason: "CrashLoopBackOff",
+          message: "back-off 10s restarting failed container=app pod=p_ns(uid-1)",
+        },
       },
     });
     expect(s.phase).toBe("Running");
     const app = s.containerStatuses![0]!;
     expect(app.restartCount).toBe(1);
     expect(app.state).toEqual({
-      waiting: { reason: "CrashLoopBackOff", message: "back-off 10s restarting failed container=app pod=p_ns(uid-1)" },
+      waiting: {
+        reason: "CrashLoopBackOff",
+        message: "back-off 10s restarting failed container=app pod=p_ns(uid-1)",
+      },
     });
     expect(app.lastState?.terminated).toMatchObject({ exitCode: 2, reason: "Error" });
   });
@@ -248,7 +274,10 @@ describe("containers and phase", () => {
     ["Always", 0, "Running"],
   ])("restartPolicy %s, exit code %i: phase %s", (policy, code, phase) => {
     const p = pod({ restartPolicy: policy, containers: [c("app")] });
-    const s = status({ pod: p, records: [run("app", "exited", { exitCode: code, reason: code ? "Error" : "Completed" })] });
+    const s = status({
+      pod: p,
+      records: [run("app", "exited", { exitCode: code, reason: code ? "Error" : "Completed" })],
+    });
     expect(s.phase).toBe(phase);
   });
 
@@ -310,7 +339,9 @@ describe("containers and phase", () => {
   it("reports ErrImagePull for an unmapped image", () => {
     const p = pod({ containers: [c("app", { image: "example.com/nope:1" })] });
     const s = status({ pod: p, waiting: { app: { reason: "ErrImagePull", message: "no mapping" } } });
-    expect(s.containerStatuses![0]!.state).toEqual({ waiting: { reason: "ErrImagePull", message: "no mapping" } });
+    expect(s.containerStatuses![0]!.state).toEqual({
+      waiting: { reason: "ErrImagePull", message: "no mapping" },
+    });
     expect(s.phase).toBe("Pending");
   });
 

@@ -56,7 +56,11 @@ export function latestRecord(records: readonly ContainerRecord[], name: string):
 }
 
 /** kubecontainer.ShouldContainerBeRestarted: should the next sync (re)start this container? */
-export function shouldContainerBeRestarted(c: Container, pod: Pod, records: readonly ContainerRecord[]): boolean {
+export function shouldContainerBeRestarted(
+  c: Container,
+  pod: Pod,
+  records: readonly ContainerRecord[],
+): boolean {
   if (pod.metadata?.deletionTimestamp) return false;
   const latest = latestRecord(records, c.name);
   if (!latest) return true;

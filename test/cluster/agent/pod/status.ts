@@ -153,7 +153,8 @@ function convertContainerStatuses(
     status.lastState = {
       terminated: {
         reason: "ContainerStatusUnknown",
-        message: "The container could not be located when the pod was deleted.  The container used to be Running",
+        message:
+          "The container could not be located when the pod was deleted.  The container used to be Running",
         exitCode: 137,
       },
     };
@@ -306,13 +307,22 @@ function containersReadyCondition(pod: Pod, statuses: readonly ContainerStatus[]
   for (const c of pod.spec?.containers ?? []) check(c.name);
 
   if ((phase === "Succeeded" && unknown.length === 0) || phase === "Failed") {
-    return { type: "ContainersReady", status: "False", reason: phase === "Failed" ? "PodFailed" : "PodCompleted" };
+    return {
+      type: "ContainersReady",
+      status: "False",
+      reason: phase === "Failed" ? "PodFailed" : "PodCompleted",
+    };
   }
   const messages: string[] = [];
   if (unknown.length) messages.push(`containers with unknown status: ${goList(unknown)}`);
   if (unready.length) messages.push(`containers with unready status: ${goList(unready)}`);
   if (messages.length) {
-    return { type: "ContainersReady", status: "False", reason: "ContainersNotReady", message: messages.join(", ") };
+    return {
+      type: "ContainersReady",
+      status: "False",
+      reason: "ContainersNotReady",
+      message: messages.join(", "),
+    };
   }
   return { type: "ContainersReady", status: "True" };
 }
@@ -327,7 +337,9 @@ function readyCondition(pod: Pod, conditions: readonly Cond[], containersReady: 
     if (!c) {
       messages.push(`corresponding condition of pod readiness gate "${gate.conditionType}" does not exist.`);
     } else if (c.status !== "True") {
-      messages.push(`the status of pod readiness gate "${gate.conditionType}" is not "True", but ${c.status}`);
+      messages.push(
+        `the status of pod readiness gate "${gate.conditionType}" is not "True", but ${c.status}`,
+      );
     }
   }
   if (messages.length) {
@@ -360,7 +372,12 @@ function initializedCondition(pod: Pod, statuses: readonly ContainerStatus[], ph
   if (unknown.length) messages.push(`containers with unknown status: ${goList(unknown)}`);
   if (incomplete.length) messages.push(`containers with incomplete status: ${goList(incomplete)}`);
   if (messages.length) {
-    return { type: "Initialized", status: "False", reason: "ContainersNotInitialized", message: messages.join(", ") };
+    return {
+      type: "Initialized",
+      status: "False",
+      reason: "ContainersNotInitialized",
+      message: messages.join(", "),
+    };
   }
   return { type: "Initialized", status: "True" };
 }
@@ -414,7 +431,12 @@ export function generatePodStatus(input: StatusInput): PodStatus {
 
   const regular = new Set((pod.spec?.containers ?? []).map((c) => c.name));
   const podHasInitialized = runtime.records.some((r) => regular.has(r.name));
-  let phase = getPhase(pod, [...containerStatuses, ...initContainerStatuses], input.podIsTerminal, podHasInitialized);
+  let phase = getPhase(
+    pod,
+    [...containerStatuses, ...initContainerStatuses],
+    input.podIsTerminal,
+    podHasInitialized,
+  );
   let reason = oldStatus.reason;
   let message = oldStatus.message;
 
@@ -449,7 +471,10 @@ export function generatePodStatus(input: StatusInput): PodStatus {
   let ready = readyCondition(pod, others, containersReady);
   let readyContainers = containersReady;
   // mergePodStatus: a terminal pod never reports Ready or ContainersReady True.
-  if ((phase === "Failed" || phase === "Succeeded") && (ready.status === "True" || containersReady.status === "True")) {
+  if (
+    (phase === "Failed" || phase === "Succeeded") &&
+    (ready.status === "True" || containersReady.status === "True")
+  ) {
     const terminalReason = phase === "Failed" ? "PodFailed" : "PodCompleted";
     ready = { type: "Ready", status: "False", reason: terminalReason };
     readyContainers = { type: "ContainersReady", status: "False", reason: terminalReason };
@@ -465,7 +490,11 @@ export function generatePodStatus(input: StatusInput): PodStatus {
   const status: PodStatus = {
     phase,
     conditions: owned.map((c) =>
-      withTransitionTime(generation !== undefined ? { ...c, observedGeneration: generation } : c, oldStatus, now),
+      withTransitionTime(
+        generation !== undefined ? { ...c, observedGeneration: generation } : c,
+        oldStatus,
+        now,
+      ),
     ),
     hostIP: input.hostIP,
     hostIPs: [{ ip: input.hostIP }],

@@ -1,0 +1,445 @@
+// The handler as a sidecar sees it: HTTPS with a certificate from a test CA, real tokens
+// signed the way the apiserver signs them, and an in-memory cluster behind it. Every
+// refusal must leave the gate as it was and record no Event.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { V1Pod } from "@kubernetes/client-node";
+import { pino } from "pino";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { PeersResponse, RecoveredResponse } from "../../../src/handler/api.ts";
+import { conditionWriter } from "../../../src/handler/condition-writer.ts";
+import { handlerMetrics } from "../../../src/handler/metrics.ts";
+import { AWAITING_NO_PEER } from "../../../src/handler/reconcile.ts";
+import { createHandlerApp } from "../../../src/handler/server.ts";
+import { createHandlerService } from "../../../src/handler/service.ts";
+import { createRegistry } from "../../../src/http/metrics.ts";
+import { startTlsServer, type TlsServer } from "../../../src/http/tls-server.ts";
+import { cachedJwksSource, createPodTokenVerifier } from "../../../src/identity/index.ts";
+import { parseLabelSelector } from "../../../src/kube/label-selector.ts";
+import { TOKEN_AUDIENCE } from "../../../src/names.ts";
+import { createCa, issueServingCert, type CertificateAuthority } from "../../../webhook-certs/x509.ts";
+import {
+  ISSUER,
+  jwks,
+  podToken,
+  signingKey,
+  type SigningKey,
+  type TokenOptions,
+} from "../identity/issuer.ts";
+import { FakeCluster } from "./fake-cluster.ts";
+import { CERT, coordinatorPod, DIGEST, setCondition, uidOf, withoutCondition } from "./pods.ts";
+
+interface Reply {
+  status: number;
+  contentType: string;
+  json: Record<string, unknown>;
+}
+
+let dir: string;
+let ca: CertificateAuthority;
+let key: SigningKey;
+let server: TlsServer;
+let cluster: FakeCluster;
+const logs: Record<string, unknown>[] = [];
+
+function send(method: string, path: string, opts: { token?: string; body?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string | number> = {};
+    if (opts.token !== undefined) headers["authorization"] = `Bearer ${opts.token}`;
+    if (opts.body !== undefined) {
+      headers["content-type"] = "application/json";
+      headers["content-length"] = Buffer.byteLength(opts.body);
+    }
+    const req = httpsRequest(
+      {
+        host: "127.0.0.1",
+        servername: "localhost",
+        port: server.port,
+        method,
+        path,
+        ca: ca.certPem,
+        agent: false,
+        headers,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const contentType = String(res.headers["content-type"]);
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType,
+            json: contentType.includes("json") ? (JSON.parse(text) as Record<string, unknown>) : { text },
+          });
+        });
+      },
+    );
+    req.on("error", reject);
+    if (opts.body !== undefined) req.write(opts.body);
+    req.end();
+  });
+}
+
+/** A token bound to coordinator-<ordinal> (its real uid), with overrides. */
+const tokenFor = (ordinal: number, opts: TokenOptions = {}) =>
+  podToken(key, { ...opts, pod: { podName: `coordinator-${ordinal}`, podUid: uidOf(ordinal), ...opts.pod } });
+
+const confirmation = (source: string | null = "coordinator-0") =>
+  JSON.stringify({ digest: DIGEST, source, certSha256: CERT });
+
+const confirm = async (token: string, body = confirmation()) =>
+  send("POST", "/v1/recovered", { token, body });
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "handler-test-"));
+  ca = await createCa({ commonName: "handler test CA" });
+  const serving = await issueServingCert(ca, { dnsNames: ["localhost"], ips: ["127.0.0.1"] });
+  writeFileSync(join(dir, "tls.crt"), serving.certPem);
+  writeFileSync(join(dir, "tls.key"), serving.keyPem);
+  key = await signingKey("RS256");
+
+  const logger = pino({ level: "debug" }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  cluster = new FakeCluster();
+  const registry = createRegistry();
+  const metrics = handlerMetrics(registry, () => cluster.cache.size());
+  const service = createHandlerService({
+    verifier: createPodTokenVerifier({
+      issuer: ISSUER,
+      audience: TOKEN_AUDIENCE,
+      keys: cachedJwksSource(async () => jwks(key)),
+    }),
+    selector: parseLabelSelector("app.kubernetes.io/name=coordinator"),
+    cache: cluster.cache,
+    pods: cluster.api,
+    writer: conditionWriter({ pods: cluster.api, logger, metrics, instance: "handler-test-0" }),
+    metrics,
+    logger,
+  });
+  const app = createHandlerApp({
+    service,
+    logger,
+    registry,
+    readiness: { podCache: () => cluster.cache.problem() },
+  });
+  server = await startTlsServer({
+    port: 0,
+    host: "127.0.0.1",
+    certFile: join(dir, "tls.crt"),
+    keyFile: join(dir, "tls.key"),
+    handler: app,
+    logger,
+  });
+});
+
+afterAll(async () => {
+  await server?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// coordinator-0: initialized and Ready; coordinator-1: new, waiting for its confirmation.
+beforeEach(() => {
+  cluster.pods.clear();
+  cluster.events.length = 0;
+  cluster.isSynced = true;
+  cluster.beforePatch = undefined;
+  cluster.add(
+    coordinatorPod(0),
+    setCondition(withoutCondition(coordinatorPod(1)), "False", "AwaitingState", "w"),
+  );
+  logs.length = 0;
+});
+
+describe("POST /v1/recovered", () => {
+  it("marks the pod recovered, records an Event once, and answers a repeat as unchanged", async () => {
+    const token = await tokenFor(1);
+    const first = await confirm(token);
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({
+      changed: true,
+      reason: "RecoveredFromPeer",
+    } satisfies Partial<RecoveredResponse>);
+    expect(cluster.condition("default", "coordinator-1")).toMatchObject({
+      status: "True",
+      reason: "RecoveredFromPeer",
+    });
+    expect(cluster.events).toHaveLength(1);
+    expect(cluster.events[0]).toMatchObject({
+      involvedObject: { kind: "Pod", name: "coordinator-1", uid: uidOf(1) },
+      reason: "Recovered",
+      message: `Recovered state ${DIGEST} from peer coordinator-0`,
+      type: "Normal",
+      reportingComponent: "coordinator-ha-handler",
+    });
+
+    const again = await confirm(token);
+    expect(again.status).toBe(200);
+    expect(again.json).toMatchObject({ changed: false });
+    expect(cluster.events).toHaveLength(1);
+    // The token is never logged, whatever the outcome.
+    expect(JSON.stringify(logs)).not.toContain(token);
+    expect(logs.find((l) => l["msg"] === "confirmation recorded")).toMatchObject({
+      namespace: "default",
+      pod: "coordinator-1",
+    });
+  });
+
+  it("marks the first instance Initialized", async () => {
+    cluster.pods.clear();
+    cluster.add(withoutCondition(coordinatorPod(0)));
+    const reply = await confirm(await tokenFor(0), confirmation(null));
+    expect(reply.json).toMatchObject({ changed: true, reason: "Initialized" });
+    expect(cluster.events[0]).toMatchObject({ reason: "Initialized" });
+  });
+
+  it("re-reads the pod and decides again when the pod changed under the write", async () => {
+    let once = true;
+    cluster.beforePatch = () => {
+      if (once) cluster.touch("default", "coordinator-1");
+      once = false;
+    };
+    const reply = await confirm(await tokenFor(1));
+    expect(reply.status).toBe(200);
+    expect(cluster.condition("default", "coordinator-1")?.status).toBe("True");
+  });
+
+  // Each case: the token, a change to the cluster, and the expected status and reason.
+  const refusals: [string, () => Promise<string>, () => void, number, RegExp][] = [
+    ["no token", async () => "", () => undefined, 401, /missing bearer token/],
+    ["a garbage token", async () => "not.a.jwt", () => undefined, 401, /token refused/],
+    [
+      "a token for another audience",
+      () => tokenFor(1, { audience: "https://kubernetes.default.svc" }),
+      () => undefined,
+      401,
+      /not meant for coordinator-ha/,
+    ],
+    [
+      "a token of another issuer",
+      () => tokenFor(1, { issuer: "https://evil.example" }),
+      () => undefined,
+      401,
+      /another issuer/,
+    ],
+    [
+      "an expired token",
+      () => tokenFor(1, { issuedAt: -7200, notBefore: -7200, expiresIn: -60 }),
+      () => undefined,
+      401,
+      /expired/,
+    ],
+    [
+      "a token of another namespace",
+      () => tokenFor(1, { pod: { namespace: "other" } }),
+      () => undefined,
+      401,
+      /no longer exists/,
+    ],
+    [
+      "a token of another service account",
+      () => tokenFor(1, { pod: { serviceAccount: "default" } }),
+      () => undefined,
+      403,
+      /service account default/,
+    ],
+    [
+      "a token of another pod (with that pod's uid)",
+      () => tokenFor(1, { pod: { podUid: uidOf(2) } }),
+      () => undefined,
+      401,
+      /replaced/,
+    ],
+    [
+      "a token whose pod was deleted and recreated (uid mismatch)",
+      () => tokenFor(1),
+      () =>
+        cluster.touch(
+          "default",
+          "coordinator-1",
+          (p) => (p.metadata!.uid = "e0e0e0e0-0000-4000-8000-000000000001"),
+        ),
+      401,
+      /replaced/,
+    ],
+    [
+      "a replayed token of a deleted pod",
+      () => tokenFor(1),
+      () => cluster.pods.delete("default/coordinator-1"),
+      401,
+      /no longer exists/,
+    ],
+    [
+      "a pod without the gate",
+      () => tokenFor(1),
+      () => cluster.touch("default", "coordinator-1", (p) => (p.spec!.readinessGates = [])),
+      403,
+      /no readiness gate/,
+    ],
+    [
+      "a pod that is not selected",
+      () => tokenFor(1),
+      () =>
+        cluster.touch(
+          "default",
+          "coordinator-1",
+          (p) => (p.metadata!.labels!["app.kubernetes.io/name"] = "other"),
+        ),
+      403,
+      /pod selector/,
+    ],
+    [
+      "a pod outside a StatefulSet",
+      () => tokenFor(1),
+      () => cluster.touch("default", "coordinator-1", (p) => (p.metadata!.ownerReferences = [])),
+      403,
+      /not controlled by a StatefulSet/,
+    ],
+  ];
+
+  it.each(refusals)("refuses %s, and leaves the gate alone", async (_why, token, change, status, says) => {
+    change();
+    const before = structuredClone(cluster.condition("default", "coordinator-1"));
+    const reply = await confirm(await token());
+    expect(reply.status).toBe(status);
+    expect(reply.contentType).toContain("application/json");
+    expect(String(reply.json["error"])).toMatch(says);
+    expect(cluster.condition("default", "coordinator-1")).toEqual(before);
+    expect(cluster.events).toHaveLength(0);
+    expect(logs.some((l) => l["level"] === 40 && l["status"] === status)).toBe(true);
+  });
+
+  it.each([
+    ["a body that is not JSON", "{", 400, /not valid JSON/],
+    [
+      "an unknown field",
+      JSON.stringify({ digest: DIGEST, source: null, certSha256: CERT, pod: "coordinator-0" }),
+      400,
+      /unknown field/,
+    ],
+    ["a bad digest", JSON.stringify({ digest: "sha256:00", source: null, certSha256: CERT }), 400, /digest/],
+    ["a source of another StatefulSet", confirmation("vault-0"), 409, /not a pod of StatefulSet coordinator/],
+    [
+      "a second, different state",
+      JSON.stringify({ digest: `sha256:${"0".repeat(64)}`, source: null, certSha256: CERT }),
+      409,
+      /split brain/,
+    ],
+  ])("refuses %s", async (_why, body, status, says) => {
+    const reply = await confirm(await tokenFor(1), body);
+    expect(reply.status).toBe(status);
+    expect(String(reply.json["error"])).toMatch(says);
+    expect(cluster.condition("default", "coordinator-1")?.status).toBe("False");
+  });
+
+  it("refuses a body larger than 16 KiB with 413", async () => {
+    const reply = await confirm(await tokenFor(1), JSON.stringify({ pad: "x".repeat(20_000) }));
+    expect(reply.status).toBe(413);
+    expect(String(reply.json["error"])).toMatch(/larger than the limit/);
+  });
+
+  it("answers 503 while the pod cache is not synced", async () => {
+    cluster.isSynced = false;
+    const reply = await confirm(await tokenFor(1));
+    expect(reply.status).toBe(503);
+    expect(String(reply.json["error"])).toMatch(/not synced/);
+    expect(cluster.condition("default", "coordinator-1")?.status).toBe("False");
+  });
+});
+
+describe("GET /v1/peers", () => {
+  it("answers the Ready, recovered peers of the caller's StatefulSet", async () => {
+    const reply = await send("GET", "/v1/peers", { token: await tokenFor(1) });
+    expect(reply.status).toBe(200);
+    expect(reply.json).toEqual({
+      namespace: "default",
+      statefulSet: "coordinator",
+      peers: [
+        {
+          pod: "coordinator-0",
+          uid: uidOf(0),
+          ip: "10.244.0.12",
+          port: 7443,
+          digest: DIGEST,
+          certSha256: CERT,
+        },
+      ],
+    } satisfies PeersResponse);
+  });
+
+  it("answers an empty list when no initialized peer exists", async () => {
+    cluster.pods.clear();
+    cluster.add(
+      setCondition(withoutCondition(coordinatorPod(0)), "False", "AwaitingState", AWAITING_NO_PEER),
+    );
+    const reply = await send("GET", "/v1/peers", { token: await tokenFor(0) });
+    expect(reply.status).toBe(200);
+    expect(reply.json["peers"]).toEqual([]);
+  });
+
+  it("answers 503, never an empty list, while the pod cache is not synced", async () => {
+    cluster.isSynced = false;
+    const reply = await send("GET", "/v1/peers", { token: await tokenFor(1) });
+    expect(reply.status).toBe(503);
+    expect(reply.json).not.toHaveProperty("peers");
+  });
+
+  it("looks a pod that the cache does not know yet up live", async () => {
+    const fresh: V1Pod = withoutCondition(coordinatorPod(2));
+    cluster.add(fresh);
+    const cacheGet = cluster.cache.get;
+    cluster.cache.get = (ns, name) => (name === "coordinator-2" ? undefined : cacheGet(ns, name));
+    try {
+      const reply = await send("GET", "/v1/peers", { token: await tokenFor(2) });
+      expect(reply.status).toBe(200);
+      expect((reply.json["peers"] as { pod: string }[]).map((p) => p.pod)).toEqual(["coordinator-0"]);
+    } finally {
+      cluster.cache.get = cacheGet;
+    }
+  });
+
+  it.each([
+    ["no token", async () => "", 401],
+    ["a token for another audience", () => tokenFor(1, { audience: "vault" }), 401],
+    ["a replayed token of a deleted pod", () => tokenFor(3), 401],
+    ["a token of another service account", () => tokenFor(1, { pod: { serviceAccount: "default" } }), 403],
+  ])("refuses %s", async (_why, token, status) => {
+    const reply = await send("GET", "/v1/peers", { token: await token() });
+    expect(reply.status).toBe(status);
+    expect(reply.json).not.toHaveProperty("peers");
+  });
+});
+
+describe("health and metrics", () => {
+  it("is ready only while the pod cache is synced", async () => {
+    expect((await send("GET", "/readyz")).status).toBe(200);
+    cluster.isSynced = false;
+    const reply = await send("GET", "/readyz");
+    expect(reply.status).toBe(503);
+    expect(reply.json).toMatchObject({ problems: { podCache: "the first list of pods has not completed" } });
+    expect((await send("GET", "/healthz")).status).toBe(200);
+  });
+
+  it("counts confirmations, peers requests and condition writes", async () => {
+    await confirm(await tokenFor(1));
+    await confirm(await tokenFor(1, { audience: "vault" }));
+    await send("GET", "/v1/peers", { token: await tokenFor(1) });
+    const text = String((await send("GET", "/metrics")).json["text"]);
+    expect(text).toMatch(/coordinator_ha_handler_confirmations_total\{outcome="recorded",reason=""\} [1-9]/);
+    expect(text).toMatch(
+      /coordinator_ha_handler_confirmations_total\{outcome="refused",reason="invalid_token"\} [1-9]/,
+    );
+    expect(text).toMatch(/coordinator_ha_handler_peers_requests_total\{outcome="answered",reason=""\} [1-9]/);
+    expect(text).toMatch(
+      /coordinator_ha_handler_condition_writes_total\{reason="RecoveredFromPeer",result="patched"\} [1-9]/,
+    );
+    expect(text).toMatch(/coordinator_ha_handler_cached_pods 2/);
+  });
+
+  it("answers unknown routes with a JSON 404", async () => {
+    const reply = await send("GET", "/v1/state");
+    expect(reply.status).toBe(404);
+    expect(String(reply.json["error"])).toContain("POST /v1/recovered");
+  });
+});

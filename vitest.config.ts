@@ -2,9 +2,11 @@ import { defineConfig } from "vitest/config";
 
 // Three projects: `unit` needs nothing but Node; `charts` renders the Helm charts with the
 // helm that test/cluster/build.sh builds; `cluster` runs against the local control
-// plane that test/cluster/global-setup.ts starts once per run.
+// plane that test/cluster/global-setup.ts starts once per run (see test/cluster/README.md).
 export default defineConfig({
   test: {
+    // Stopping a cluster that the run started waits for the node agent to stop its pods.
+    teardownTimeout: 150_000,
     projects: [
       {
         test: {
@@ -18,6 +20,17 @@ export default defineConfig({
           include: ["test/charts/**/*.test.ts"],
           // Each case runs `helm template` (a second or so on 2 shared cores).
           testTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: "cluster",
+          include: ["test/cluster/**/*.test.ts"],
+          globalSetup: ["test/cluster/global-setup.ts"],
+          // The files share one cluster (and one node): one at a time.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
         },
       },
     ],

@@ -45,10 +45,17 @@ export interface RunResult {
   stderr: string;
 }
 
-export function run(name: "helm" | "kubectl", args: string[], env: Record<string, string> = {}): RunResult {
+export interface RunOptions {
+  env?: Record<string, string>;
+  /** Written to the command's stdin. */
+  input?: string;
+}
+
+export function run(name: "helm" | "kubectl", args: string[], opts: RunOptions = {}): RunResult {
   const r = spawnSync(tool(name), args, {
     encoding: "utf8",
-    env: { ...process.env, ...env },
+    env: { ...process.env, ...opts.env },
+    input: opts.input ?? "",
     maxBuffer: 64 * 1024 * 1024,
     timeout: 300_000,
   });
@@ -57,8 +64,8 @@ export function run(name: "helm" | "kubectl", args: string[], env: Record<string
 }
 
 /** Like run, but throws with the command's stderr when it fails. */
-export function runOk(name: "helm" | "kubectl", args: string[], env: Record<string, string> = {}): string {
-  const r = run(name, args, env);
+export function runOk(name: "helm" | "kubectl", args: string[], opts: RunOptions = {}): string {
+  const r = run(name, args, opts);
   if (r.status !== 0) throw new Error(`${name} ${args.join(" ")} failed (${r.status}):\n${r.stderr}`);
   return r.stdout;
 }

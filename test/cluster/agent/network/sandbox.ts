@@ -4,7 +4,7 @@
 // found by prefix.
 import { createHash } from "node:crypto";
 import { mkdir, rm, writeFile, rename } from "node:fs/promises";
-import { CommandError, run } from "../host/exec.ts";
+import { run, type CommandError } from "../host/exec.ts";
 
 export const NETNS_PREFIX = "cha-";
 export const VETH_PREFIX = "chav";

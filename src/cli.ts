@@ -4,6 +4,7 @@
 import { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { registerCoordinatorCommands } from "./coordinator/command.ts";
+import { registerRecoverCommand } from "./recovery/command.ts";
 import { registerWebhookCommand } from "./webhook/command.ts";
 import { registerHandlerCommand } from "./handler/command.ts";
 
@@ -21,5 +22,6 @@ const program = new Command("coordinator-ha")
 registerWebhookCommand(program);
 registerHandlerCommand(program);
 registerCoordinatorCommands(program);
+registerRecoverCommand(program);
 
 await program.parseAsync(process.argv);

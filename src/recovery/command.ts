@@ -1,0 +1,68 @@
+// `coordinator-ha recover`: the CLI edge of the recovery sidecar. Its configuration is the
+// env that the webhook injects (config.ts); its identity checks use the cluster's
+// service-account issuer, reached with the pod's default kube-api-access mount.
+import type { Command } from "commander";
+import { KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import {
+  createPodTokenVerifier,
+  discoverIssuer,
+  kubeJwksSource,
+  type PodTokenVerifier,
+} from "../identity/index.ts";
+import { createLogger } from "../log.ts";
+import { TOKEN_AUDIENCE } from "../names.ts";
+import { ConfigError, parseSidecarConfig } from "./config.ts";
+import { startSidecar } from "./sidecar.ts";
+
+export function registerRecoverCommand(program: Command): void {
+  program
+    .command("recover")
+    .description("run the recovery sidecar (configured by the CHA_* env that the webhook injects)")
+    .action(async function (this: Command) {
+      let config;
+      try {
+        config = parseSidecarConfig(process.env);
+      } catch (err) {
+        if (err instanceof ConfigError) this.error(`error: ${err.message}`, { exitCode: 2 });
+        throw err;
+      }
+      const logger = createLogger("recovery");
+      const sidecar = await startSidecar(config, { verifier: inClusterVerifier(logger), logger }).catch(
+        (err: unknown) => {
+          logger.fatal({ err: (err as Error).message }, "recovery sidecar failed to start");
+          process.exit(1);
+        },
+      );
+      const stop = (signal: NodeJS.Signals) => {
+        logger.info({ signal }, "shutting down");
+        void sidecar.close().then(() => process.exit(0));
+      };
+      process.once("SIGTERM", stop);
+      process.once("SIGINT", stop);
+    });
+}
+
+/**
+ * A verifier whose issuer is discovered on first use, and again after a failure: the
+ * apiserver may be unreachable when the sidecar starts, and the peer API answers 503
+ * ("try again") meanwhile instead of the sidecar failing to start.
+ */
+function inClusterVerifier(logger: Logger): PodTokenVerifier {
+  const kc = new KubeConfig();
+  kc.loadFromCluster();
+  const keys = kubeJwksSource(kc, logger);
+  let verifier: Promise<PodTokenVerifier> | undefined;
+  const ready = () =>
+    (verifier ??= discoverIssuer(kc).then(
+      (issuer) => {
+        logger.info({ issuer }, "discovered the service-account issuer");
+        return createPodTokenVerifier({ issuer, audience: TOKEN_AUDIENCE, keys });
+      },
+      (err: unknown) => {
+        verifier = undefined;
+        throw err;
+      },
+    ));
+  return { verify: async (token) => (await ready()).verify(token) };
+}

@@ -1,0 +1,118 @@
+// Tells the handler that this pod's app holds the state (POST /v1/recovered), so that the
+// handler sets the readiness gate. It confirms when the app is ready and the directory holds
+// state, retries with capped back-off until the handler has recorded it, and then repeats
+// the confirmation every `reconfirmMs` while the app stays ready: the handler skips
+// unchanged writes, and a repeat re-opens a gate that the handler closed because the app
+// container restarted. A new digest or the app turning ready again confirms at once.
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import type { RecoveredRequest } from "../handler/api.ts";
+import type { ConfirmAnswer } from "./handler-client.ts";
+
+export interface ConfirmerDeps {
+  stateDigest(): Promise<string | undefined>;
+  /** The app's readiness now. */
+  appReady(): Promise<boolean>;
+  /** The peer that state `digest` came from, null when it was initialized in this pod. */
+  sourceOf(digest: string): Promise<string | null>;
+  confirm(request: RecoveredRequest): Promise<ConfirmAnswer>;
+  certSha256: string;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface ConfirmerTimings {
+  /** How often to look at the app and the directory. */
+  pollMs: number;
+  reconfirmMs: number;
+  initialBackoffMs: number;
+  maxBackoffMs: number;
+}
+
+export const DEFAULT_CONFIRMER_TIMINGS: ConfirmerTimings = {
+  pollMs: 1000,
+  reconfirmMs: 10_000,
+  initialBackoffMs: 500,
+  maxBackoffMs: 10_000,
+};
+
+/** What the confirmer remembers between looks. */
+export interface ConfirmMemory {
+  /** The last confirmation the handler accepted. */
+  confirmed?: { digest: string; at: number };
+  /** The app was ready at the last look. */
+  wasReady: boolean;
+  /** The last attempt failed and must be retried. */
+  failing: boolean;
+}
+
+/** Whether to confirm now: pure, so that every rule above is one line and tested. */
+export function confirmDue(
+  memory: ConfirmMemory,
+  look: { ready: boolean; digest: string | undefined; now: number },
+  reconfirmMs: number,
+): boolean {
+  if (!look.ready || look.digest === undefined) return false;
+  const last = memory.confirmed;
+  return (
+    memory.failing ||
+    !memory.wasReady ||
+    last === undefined ||
+    last.digest !== look.digest ||
+    look.now - last.at >= reconfirmMs
+  );
+}
+
+/** Runs until `signal` aborts. */
+export async function runConfirmer(
+  deps: ConfirmerDeps,
+  signal: AbortSignal,
+  timings: ConfirmerTimings = DEFAULT_CONFIRMER_TIMINGS,
+): Promise<void> {
+  const { logger } = deps;
+  const now = deps.now ?? Date.now;
+  const memory: ConfirmMemory = { wasReady: false, failing: false };
+  let backoff = timings.initialBackoffMs;
+  const look = async (): Promise<number> => {
+    const digest = await deps.stateDigest().catch((err: unknown) => {
+      logger.error({ err: String(err) }, "cannot read the state directory");
+      return undefined;
+    });
+    const ready = digest !== undefined && (await deps.appReady());
+    if (ready && !memory.wasReady) logger.info({ digest }, "the app is ready and holds the state");
+    if (!ready && memory.wasReady) logger.warn("the app is not ready any more");
+    const due = confirmDue(memory, { ready, digest, now: now() }, timings.reconfirmMs);
+    const wasReady = memory.wasReady;
+    memory.wasReady = ready;
+    if (!due || digest === undefined) return timings.pollMs;
+
+    const request: RecoveredRequest = {
+      digest,
+      source: await deps.sourceOf(digest),
+      certSha256: deps.certSha256,
+    };
+    const answer = await deps.confirm(request);
+    if (!answer.ok) return failed(digest, answer.reason);
+    const first = memory.failing || memory.confirmed?.digest !== digest || !wasReady;
+    const fields = { digest, source: request.source, changed: answer.changed };
+    if (first || answer.changed) logger.info(fields, "confirmed to the handler: the app holds the state");
+    else logger.debug(fields, "re-confirmed to the handler");
+    memory.confirmed = { digest, at: now() };
+    memory.failing = false;
+    backoff = timings.initialBackoffMs;
+    return timings.pollMs;
+  };
+  const failed = (digest: string | undefined, reason: string): number => {
+    logger.warn({ digest, reason, retryInMs: backoff }, "confirmation failed; retrying");
+    memory.failing = true;
+    const wait = backoff;
+    backoff = Math.min(backoff * 2, timings.maxBackoffMs);
+    return wait;
+  };
+
+  for (;;) {
+    // An unexpected error (the source record unreadable) is one failed attempt, not the end.
+    const wait = await look().catch((err: unknown) => failed(undefined, String(err)));
+    await sleep(wait, undefined, { signal });
+  }
+}

@@ -1,0 +1,166 @@
+// Wires the recovery sidecar: the peer API, the probes, the recovery loop and the
+// confirmer, over the state directory, the handler and the app's readiness endpoint.
+import { stat } from "node:fs/promises";
+import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { Logger } from "pino";
+import { requestJson } from "../http/client.ts";
+import { close, listen } from "../http/listen.ts";
+import { probeListener } from "../http/probes.ts";
+import type { PodTokenVerifier } from "../identity/index.ts";
+import { STATE_VOLUME } from "../names.ts";
+import { bundleDigest } from "../state/bundle.ts";
+import { readBundle, stateDigest, writeBundle } from "../state/store.ts";
+import type { SidecarConfig } from "./config.ts";
+import { DEFAULT_CONFIRMER_TIMINGS, runConfirmer, type ConfirmerTimings } from "./confirmer.ts";
+import { handlerClient, readToken } from "./handler-client.ts";
+import { peerApi } from "./peer-api.ts";
+import { createPeerCertificate } from "./peer-cert.ts";
+import { fetchFromPeer } from "./peer-client.ts";
+import {
+  DEFAULT_RECOVERY_TIMINGS,
+  runRecovery,
+  type RecoveryTimings,
+  type StartupReason,
+} from "./recovery.ts";
+import { sourceOf, writeSourceRecord } from "./source-record.ts";
+
+export interface SidecarDeps {
+  verifier: PodTokenVerifier;
+  logger: Logger;
+  /** Bind address of both servers; default all addresses. */
+  host?: string;
+  recoveryTimings?: RecoveryTimings;
+  confirmerTimings?: ConfirmerTimings;
+}
+
+export interface RunningSidecar {
+  peerPort: number;
+  probePort: number;
+  certSha256: string;
+  /** Why startup passed, once it has. */
+  startup(): StartupReason | undefined;
+  close(): Promise<void>;
+}
+
+const APP_PROBE_TIMEOUT_MS = 2000;
+
+export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Promise<RunningSidecar> {
+  const logger = deps.logger.child({ namespace: config.self.namespace, pod: config.self.podName });
+  const dir = config.stateDir;
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) {
+    throw new Error(`the state directory ${dir} does not exist; is the ${STATE_VOLUME} volume mounted?`);
+  }
+  const cert = await createPeerCertificate(config.self.podName);
+  const handler = handlerClient(config);
+
+  let startup: StartupReason | undefined;
+  let waiting = "asking the handler for peers";
+  let broken: string | undefined;
+
+  const peerServer = createHttpsServer(
+    { cert: cert.certPem, key: cert.keyPem, minVersion: "TLSv1.3" },
+    peerApi({ self: config.self, verifier: deps.verifier, readState: () => readBundle(dir), logger }),
+  );
+  // A peer that stalls mid-request must not hold a connection for minutes.
+  peerServer.headersTimeout = 10_000;
+  peerServer.requestTimeout = 30_000;
+  const probeServer = createHttpServer(
+    probeListener({
+      "/startupz": () => (startup ? undefined : waiting),
+      "/healthz": () => broken,
+    }),
+  );
+
+  const abort = new AbortController();
+  let loops: Promise<unknown>[] = [];
+  try {
+    const peerPort = await listen(peerServer, config.peerPort, deps.host);
+    const probePort = await listen(probeServer, config.probePort, deps.host);
+    logger.info(
+      { peerPort, probePort, certSha256: cert.sha256, stateDir: dir },
+      "recovery sidecar listening",
+    );
+
+    const recovery = runRecovery(
+      {
+        stateDigest: () => stateDigest(dir),
+        askHandler: () => handler.peers(),
+        fetchFromPeer: async (peer) => fetchFromPeer(peer, await readToken(config.tokenFile)),
+        writeState: async (bundle, peer) => {
+          // The record first: a crash in between leaves a record about a digest that no
+          // state has, which says nothing.
+          await writeSourceRecord(dir, { source: peer.pod, digest: bundleDigest(bundle) });
+          await writeBundle(dir, bundle);
+        },
+        logger,
+      },
+      {
+        onStartup: (reason) => {
+          startup = reason;
+          logger.info({ reason: reason.kind }, "startup passed: the app may start");
+        },
+        onWaiting: (why) => {
+          waiting = why;
+        },
+      },
+      abort.signal,
+      deps.recoveryTimings ?? DEFAULT_RECOVERY_TIMINGS,
+    );
+    const confirmer = runConfirmer(
+      {
+        stateDigest: () => stateDigest(dir),
+        appReady: () => appReady(config.appReadinessUrl, dir),
+        sourceOf: (digest) => sourceOf(dir, digest),
+        confirm: (request) => handler.confirm(request),
+        certSha256: cert.sha256,
+        logger,
+      },
+      abort.signal,
+      deps.confirmerTimings ?? DEFAULT_CONFIRMER_TIMINGS,
+    );
+    loops = [recovery, confirmer].map((loop) =>
+      loop.catch((err: unknown) => {
+        if (abort.signal.aborted) return;
+        // Both loops catch their own errors; reaching this is a bug, and a sidecar that no
+        // longer recovers or confirms must be restarted by its liveness probe.
+        broken = `a sidecar loop stopped: ${String(err)}`;
+        logger.fatal({ err: String(err) }, "a sidecar loop stopped");
+      }),
+    );
+
+    return {
+      peerPort,
+      probePort,
+      certSha256: cert.sha256,
+      startup: () => startup,
+      close: async () => {
+        abort.abort();
+        await Promise.all(loops);
+        await Promise.all([close(peerServer), close(probeServer)]);
+      },
+    };
+  } catch (err) {
+    abort.abort();
+    await Promise.all([close(peerServer), close(probeServer)]).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** The app holds the state: its readiness endpoint says so, or, without one, the state exists. */
+async function appReady(url: URL | undefined, dir: string): Promise<boolean> {
+  if (!url) return (await stateDigest(dir)) !== undefined;
+  try {
+    // Like the kubelet: any 2xx/3xx is ready, and an https endpoint is not verified.
+    const res = await requestJson({
+      url,
+      method: "GET",
+      insecure: true,
+      timeoutMs: APP_PROBE_TIMEOUT_MS,
+      maxResponseBytes: 64 * 1024,
+    });
+    return res.status >= 200 && res.status < 400;
+  } catch {
+    return false;
+  }
+}

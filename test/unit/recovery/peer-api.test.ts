@@ -1,0 +1,215 @@
+import { createServer } from "node:https";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { close, listen } from "../../../src/http/listen.ts";
+import { requestJson } from "../../../src/http/client.ts";
+import {
+  cachedJwksSource,
+  createPodTokenVerifier,
+  type PodTokenVerifier,
+} from "../../../src/identity/index.ts";
+import { peerApi } from "../../../src/recovery/peer-api.ts";
+import { createPeerCertificate, type PeerCertificate } from "../../../src/recovery/peer-cert.ts";
+import { fetchFromPeer } from "../../../src/recovery/peer-client.ts";
+import { ephemeralKey, openBundle } from "../../../src/recovery/transfer.ts";
+import { bundleDigest, createBundle, type Bundle } from "../../../src/state/bundle.ts";
+import { ISSUER, jwks, podToken, signingKey, type PodClaims, type SigningKey } from "../identity/issuer.ts";
+
+// The serving pod: coordinator-0 of StatefulSet coordinator in namespace default.
+const self: PodClaims = {
+  namespace: "default",
+  serviceAccount: "coordinator",
+  podName: "coordinator-0",
+  podUid: "0b6e4a6c-2c4e-4b44-9a43-7c0e3f0a1d01",
+};
+const caller: PodClaims = {
+  ...self,
+  podName: "coordinator-1",
+  podUid: "7f3c2a10-5d4e-4c1b-8a9f-2e6d1c0b3a42",
+};
+const bundle = createBundle([{ path: "coordinator.json", content: Buffer.from('{"seed":"s3cret"}') }]);
+
+let key: SigningKey;
+let cert: PeerCertificate;
+let state: Bundle | undefined;
+let verifierDown = false;
+let port: number;
+let server: ReturnType<typeof createServer>;
+
+beforeAll(async () => {
+  key = await signingKey("ES256");
+  cert = await createPeerCertificate(self.podName);
+  const real = createPodTokenVerifier({
+    issuer: ISSUER,
+    audience: "coordinator-ha",
+    keys: cachedJwksSource(async () => jwks(key)),
+  });
+  const verifier: PodTokenVerifier = {
+    verify: async (token) => {
+      if (verifierDown) throw new Error("apiserver unreachable");
+      return real.verify(token);
+    },
+  };
+  server = createServer(
+    { cert: cert.certPem, key: cert.keyPem },
+    peerApi({ self, verifier, readState: async () => state, logger: pino({ level: "silent" }) }),
+  );
+  port = await listen(server, 0, "127.0.0.1");
+});
+afterAll(async () => {
+  await close(server);
+});
+
+async function post(body: unknown, token?: string) {
+  return requestJson({
+    url: new URL(`https://127.0.0.1:${port}/v1/state`),
+    method: "POST",
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    body,
+    pinSha256: cert.sha256,
+    timeoutMs: 5000,
+    maxResponseBytes: 1 << 20,
+  });
+}
+
+const tokenFor = (pod: Partial<PodClaims> = {}, opts: Parameters<typeof podToken>[1] = {}) =>
+  podToken(key, { ...opts, pod: { ...caller, ...pod } });
+
+describe("peer API", () => {
+  it("serves the state as a JWE to a peer of the same StatefulSet", async () => {
+    state = bundle;
+    const ephemeral = await ephemeralKey();
+    const res = await post({ publicKey: ephemeral.publicJwk }, await tokenFor());
+    expect(res.status).toBe(200);
+    const body = res.body as { digest: string; jwe: string };
+    expect(body.digest).toBe(bundleDigest(bundle));
+    expect(JSON.stringify(body)).not.toContain("s3cret");
+    expect(await openBundle(body.jwe, ephemeral, bundleDigest(bundle))).toEqual(bundle);
+  });
+
+  it("hands the state over through the pinned peer client", async () => {
+    state = bundle;
+    const peer = {
+      pod: self.podName,
+      uid: self.podUid,
+      ip: "127.0.0.1",
+      port,
+      digest: bundleDigest(bundle),
+      certSha256: cert.sha256,
+    };
+    expect(await fetchFromPeer(peer, await tokenFor())).toEqual(bundle);
+    await expect(
+      fetchFromPeer({ ...peer, digest: `sha256:${"0".repeat(64)}` }, await tokenFor()),
+    ).rejects.toThrow(/the handler reported/);
+  });
+
+  it.each([
+    ["no token", undefined, 401, /expected Authorization: Bearer/],
+    ["a token that is no JWT", "garbage", 401, /token refused/],
+  ])("refuses %s with 401", async (_name, token, status, message) => {
+    const res = await post({ publicKey: (await ephemeralKey()).publicJwk }, token);
+    expect(res.status).toBe(status);
+    expect((res.body as { error: string }).error).toMatch(message);
+  });
+
+  it.each([
+    ["another audience", {}, { audience: "kubernetes" }, 401, /not meant for coordinator-ha/],
+    ["another issuer", {}, { issuer: "https://evil.example" }, 401, /another issuer/],
+    ["an expired token", {}, { issuedAt: -7200, expiresIn: -3600 }, 401, /expired/],
+    ["another namespace", { namespace: "other" }, {}, 403, /not in namespace default/],
+    ["another service account", { serviceAccount: "default" }, {}, 403, /service account coordinator/],
+    ["another StatefulSet", { podName: "other-1" }, {}, 403, /StatefulSet coordinator/],
+    ["the serving pod itself", { podName: self.podName, podUid: self.podUid }, {}, 403, /this pod/],
+  ])("refuses %s", async (_name, pod, opts, status, message) => {
+    state = bundle;
+    const res = await post({ publicKey: (await ephemeralKey()).publicJwk }, await tokenFor(pod, opts));
+    expect(res.status).toBe(status);
+    expect((res.body as { error: string }).error).toMatch(message);
+  });
+
+  it("refuses a token signed by another key", async () => {
+    const stranger = await signingKey("ES256");
+    const res = await post(
+      { publicKey: (await ephemeralKey()).publicJwk },
+      await podToken(stranger, { pod: caller }),
+    );
+    expect(res.status).toBe(401);
+  });
+
+  it.each([
+    ["no publicKey", { key: {} }, /"publicKey"/],
+    ["an unknown field", { publicKey: {}, extra: 1 }, /unknown field/],
+    [
+      "a private key",
+      { publicKey: { kty: "EC", crv: "P-256", x: "A".repeat(43), y: "A".repeat(43), d: "A".repeat(43) } },
+      /private key/,
+    ],
+    ["an RSA key", { publicKey: { kty: "RSA", n: "x", e: "AQAB" } }, /P-256/],
+    ["an array", [1], /"publicKey"/],
+  ])("answers 400 to a body with %s", async (_name, body, message) => {
+    const res = await post(body, await tokenFor());
+    expect(res.status).toBe(400);
+    expect((res.body as { error: string }).error).toMatch(message);
+  });
+
+  it("answers 400 to broken JSON and 413 to an oversized body, after checking the token", async () => {
+    const token = await tokenFor();
+    const broken = await rawPost("{", token);
+    expect(broken.status).toBe(400);
+    const big = JSON.stringify({ publicKey: { pad: "x".repeat(10_000) } });
+    expect((await rawPost(big, token)).status).toBe(413);
+    // Without a valid token the body is never read.
+    expect((await rawPost(big, "garbage")).status).toBe(401);
+  });
+
+  it("answers 409 when this pod holds no state", async () => {
+    state = undefined;
+    const res = await post({ publicKey: (await ephemeralKey()).publicJwk }, await tokenFor());
+    expect(res.status).toBe(409);
+    expect((res.body as { error: string }).error).toMatch(/holds no state/);
+  });
+
+  it("answers 503 when it cannot verify tokens now", async () => {
+    verifierDown = true;
+    try {
+      const res = await post({ publicKey: (await ephemeralKey()).publicJwk }, await tokenFor());
+      expect(res.status).toBe(503);
+    } finally {
+      verifierDown = false;
+    }
+  });
+
+  it("answers 404 with a JSON error elsewhere", async () => {
+    const res = await requestJson({
+      url: new URL(`https://127.0.0.1:${port}/v1/state`),
+      method: "GET",
+      pinSha256: cert.sha256,
+      timeoutMs: 5000,
+      maxResponseBytes: 4096,
+    });
+    expect(res.status).toBe(404);
+    expect((res.body as { error: string }).error).toMatch(/POST \/v1\/state/);
+  });
+});
+
+async function rawPost(text: string, token: string) {
+  const { request } = await import("node:https");
+  return new Promise<{ status: number }>((resolve, reject) => {
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path: "/v1/state",
+        method: "POST",
+        rejectUnauthorized: false,
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode ?? 0 }));
+      },
+    );
+    req.on("error", reject);
+    req.end(text);
+  });
+}

@@ -1,0 +1,38 @@
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sourceOf, writeSourceRecord } from "../../../src/recovery/source-record.ts";
+import { readBundle } from "../../../src/state/store.ts";
+
+const A = `sha256:${"a".repeat(64)}`;
+const B = `sha256:${"b".repeat(64)}`;
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "cha-source-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("source record", () => {
+  it("names the peer for the digest it was written for, and nothing for another", async () => {
+    await writeSourceRecord(dir, { source: "coordinator-0", digest: A });
+    expect(await sourceOf(dir, A)).toBe("coordinator-0");
+    expect(await sourceOf(dir, B)).toBeNull();
+    await writeSourceRecord(dir, { source: "coordinator-2", digest: B });
+    expect(await sourceOf(dir, B)).toBe("coordinator-2");
+  });
+
+  it("is never part of the state bundle, and leaves no temp file", async () => {
+    await writeSourceRecord(dir, { source: "coordinator-0", digest: A });
+    expect((await readBundle(dir)).files).toEqual([]);
+    expect(await readdir(dir)).toEqual([".coordinator-ha-source.json"]);
+  });
+
+  it("says null without a record, or with a broken one", async () => {
+    expect(await sourceOf(dir, A)).toBeNull();
+    await writeFile(join(dir, ".coordinator-ha-source.json"), "{");
+    expect(await sourceOf(dir, A)).toBeNull();
+  });
+});

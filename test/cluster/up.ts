@@ -39,6 +39,7 @@ try {
   console.log(`export KUBECONFIG=${result.kubeconfig}`);
   console.log(`export PATH=${result.binDir}:$PATH`);
 } catch (err) {
-  console.error(`error: ${(err as Error).message}`);
+  const reason = controller.signal.aborted ? (controller.signal.reason as Error) : (err as Error);
+  console.error(`error: ${reason.message}`);
   process.exit(1);
 }

@@ -138,6 +138,8 @@ async function acquireLock(log: Log, signal?: AbortSignal): Promise<void> {
 function releaseLock(): void {
   try {
     if (readFileSync(paths.lock, "utf8").trim() === String(process.pid)) rmSync(paths.lock);
+    // A start refused before it began (a port in use) leaves nothing.
+    if (readdirSync(STATE_DIR).length === 0) rmSync(STATE_DIR, { recursive: true });
   } catch {
     // Already gone: cluster:down removed the state directory.
   }

@@ -141,8 +141,9 @@ export function startPodCache(opts: PodCacheOptions): RunningPodCache {
         if (ended) return;
         ended = true;
         stopThis?.();
-        if (how !== "closed")
-          logger.warn({ err: err === undefined ? undefined : String(err), how }, "pod watch ended");
+        if (how === "closed")
+          logger.debug({ resourceVersion: resourceVersion.value }, "pod watch closed by the server");
+        else logger.warn({ err: err === undefined ? undefined : String(err), how }, "pod watch ended");
         resolve(how);
       };
       const onEvent = (event: WatchEvent) => {

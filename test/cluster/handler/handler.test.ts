@@ -466,6 +466,22 @@ describe("the event handler on the local cluster", () => {
     expect((await recovered("coordinator-1"))?.status).not.toBe("True");
   });
 
+  it("keeps watching across the apiserver's watch timeout, resuming without a relist", async () => {
+    // The server ends each watch after 20 s (src/kube/pod-list-watch.ts).
+    await eventually(
+      "the server to close a watch",
+      async () => (logs.some((l) => l["msg"] === "pod watch closed by the server") ? true : undefined),
+      { timeoutMs: 40_000, intervalMs: 500 },
+    );
+    await kubeletStatus("coordinator-0", { ready: true, restarts: 1, ip: "10.244.0.200" });
+    await eventually("AppRestarted on coordinator-0", async () =>
+      (await recovered("coordinator-0"))?.reason === "AppRestarted" ? true : undefined,
+    );
+    const metrics = String((await call("GET", "/metrics")).body["text"]);
+    expect(metrics).toMatch(/^coordinator_ha_handler_watch_relists_total 1$/m);
+    expect(logs.filter((l) => l["msg"] === "pod watch ended")).toEqual([]);
+  });
+
   it("never logs a token, and names the pod on every line about one", () => {
     const text = JSON.stringify(logs);
     expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{20,}\.eyJ/);

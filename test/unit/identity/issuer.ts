@@ -1,6 +1,8 @@
 // A stand-in for the kube-apiserver's service-account token issuer: real keys, real
 // signatures, and the claim layout of a TokenRequest bound to a pod (Kubernetes >= 1.29),
-// e.g. from `kubectl create token coordinator --bound-object-kind Pod ...`:
+// as checked against the local cluster's kube-apiserver v1.35 (`kubectl create token
+// coordinator --audience coordinator-ha --bound-object-kind Pod --bound-object-name …`; the
+// "node" member appears once the pod is bound to a node):
 //
 //   header  {"alg":"RS256","kid":"<base64url SHA-256 of the public key's DER>"}
 //   payload {"aud":["coordinator-ha"],"exp":…,"iat":…,"nbf":…,

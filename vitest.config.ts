@@ -1,6 +1,7 @@
 import { defineConfig } from "vitest/config";
 
-// Three projects: `unit` needs nothing but Node; `charts` renders the Helm charts with the
+// Four projects: `unit` needs nothing but Node; `integration` runs components together
+// in one process, on 127.0.0.1; `charts` renders the Helm charts with the
 // helm that test/cluster/build.sh builds; `cluster` runs against the local control
 // plane that test/cluster/global-setup.ts starts once per run (see test/cluster/README.md).
 export default defineConfig({
@@ -12,6 +13,14 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["test/unit/**/*.test.ts"],
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          // In-process flows over real sockets and TLS, without Kubernetes.
+          include: ["test/integration/**/*.test.ts"],
+          testTimeout: 30_000,
         },
       },
       {

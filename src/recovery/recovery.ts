@@ -68,6 +68,12 @@ export async function runRecovery(
   for (;;) {
     const round = await recoveryRound(deps);
     if (round.kind === "state") {
+      if (round.reason.kind === "existing") {
+        logger.info(
+          { digest: round.reason.digest },
+          "the state directory already holds state (a restart within the pod)",
+        );
+      }
       hooks.onStartup(round.reason);
       return;
     }
@@ -87,7 +93,15 @@ export async function runRecovery(
   for (;;) {
     await sleep(timings.pollMs, undefined, { signal });
     const round = await recoveryRound(deps);
-    if (round.kind === "state") return;
+    if (round.kind === "state") {
+      if (round.reason.kind === "existing") {
+        logger.info(
+          { digest: round.reason.digest },
+          "the state directory holds state now; no longer looking for peers",
+        );
+      }
+      return;
+    }
   }
 }
 
@@ -100,10 +114,7 @@ async function recoveryRound(deps: RecoveryDeps): Promise<Round> {
     logger.error({ err: String(err) }, "cannot read the state directory");
     return { kind: "wait", why: `cannot read the state directory: ${String(err)}` };
   }
-  if (digest !== undefined) {
-    logger.info({ digest }, "the state directory already holds state");
-    return { kind: "state", reason: { kind: "existing", digest } };
-  }
+  if (digest !== undefined) return { kind: "state", reason: { kind: "existing", digest } };
 
   const answer = await deps.askHandler();
   if (answer.kind === "unknown") {

@@ -1,0 +1,100 @@
+// A small stand-in for the event handler, for the in-process recovery test: the wire format
+// of src/handler/api.ts over real TLS, callers identified with the real pod-token verifier.
+// Instead of a pod watch it keeps what the sidecars confirmed, and the test says which
+// pods count as Ready. It is no model of the handler's checks (those have their own tests).
+import { createServer, type Server } from "node:https";
+import express from "express";
+import type { Peer, PeersResponse, RecoveredRequest } from "../../src/handler/api.ts";
+import { close, listen } from "../../src/http/listen.ts";
+import { IdentityError, type PodTokenVerifier } from "../../src/identity/index.ts";
+import { statefulSetOf } from "../../src/recovery/peer-authz.ts";
+
+export interface PodEntry {
+  uid: string;
+  peerPort: number;
+}
+
+export interface Confirmation extends RecoveredRequest {
+  pod: string;
+}
+
+export class FakeHandler {
+  /** false: answer 503 to GET /v1/peers, as an unsynced handler does. */
+  synced = true;
+  /** Peers listed before the confirmed ones (a misbehaving peer). */
+  extraPeers: Peer[] = [];
+  /** Pods that are not listed as peers even when confirmed (not Ready). */
+  readonly notReady = new Set<string>();
+  readonly pods = new Map<string, PodEntry>();
+  readonly confirmations: Confirmation[] = [];
+  peerQueries = 0;
+  private server: Server | undefined;
+  private readonly tls: { certPem: string; keyPem: string };
+  private readonly verifier: PodTokenVerifier;
+
+  constructor(tls: { certPem: string; keyPem: string }, verifier: PodTokenVerifier) {
+    this.tls = tls;
+    this.verifier = verifier;
+  }
+
+  /** The last confirmation of each pod. */
+  confirmed(pod: string): Confirmation | undefined {
+    return this.confirmations.findLast((c) => c.pod === pod);
+  }
+
+  async start(port = 0): Promise<number> {
+    const app = express();
+    const caller = async (auth: string | undefined) => {
+      const token = /^Bearer (.+)$/.exec(auth ?? "")?.[1];
+      if (!token) throw new IdentityError("Malformed", "no token");
+      return this.verifier.verify(token);
+    };
+    app.get("/v1/peers", async (req, res) => {
+      this.peerQueries++;
+      try {
+        const who = await caller(req.headers.authorization);
+        if (!this.synced) {
+          res.status(503).json({ error: "pod cache not synced yet" });
+          return;
+        }
+        const statefulSet = statefulSetOf(who.podName) ?? "";
+        const peers: Peer[] = [...this.extraPeers];
+        for (const [pod, entry] of [...this.pods].sort(([a], [b]) => a.localeCompare(b))) {
+          const record = this.confirmed(pod);
+          if (pod === who.podName || !record || this.notReady.has(pod)) continue;
+          peers.push({
+            pod,
+            uid: entry.uid,
+            ip: "127.0.0.1",
+            port: entry.peerPort,
+            digest: record.digest,
+            certSha256: record.certSha256,
+          });
+        }
+        const body: PeersResponse = { namespace: who.namespace, statefulSet, peers };
+        res.json(body);
+      } catch (err) {
+        res.status(401).json({ error: String(err) });
+      }
+    });
+    app.post("/v1/recovered", express.json(), async (req, res) => {
+      try {
+        const who = await caller(req.headers.authorization);
+        const request = req.body as RecoveredRequest;
+        const last = this.confirmed(who.podName);
+        const changed = last?.digest !== request.digest || last?.source !== request.source;
+        this.confirmations.push({ ...request, pod: who.podName });
+        res.json({ changed, reason: request.source ? "RecoveredFromPeer" : "Initialized", message: "" });
+      } catch (err) {
+        res.status(401).json({ error: String(err) });
+      }
+    });
+    this.server = createServer({ cert: this.tls.certPem, key: this.tls.keyPem }, app);
+    return listen(this.server, port, "127.0.0.1");
+  }
+
+  async stop(): Promise<void> {
+    if (this.server) await close(this.server);
+    this.server = undefined;
+  }
+}

@@ -64,6 +64,7 @@ function parseRequirement(part: string): Requirement {
     if (values.some((v) => v === "" || !VALUE.test(v))) throw bad("has an empty or invalid value");
     return { key: checkKey(set[1] as string, bad), op: set[2] as "in" | "notin", values };
   }
+  if (/[()]/.test(part)) throw bad("is not `key in (a,b)` or `key notin (a,b)`");
   const eq = /^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$/.exec(part);
   if (eq) {
     const value = eq[3] as string;

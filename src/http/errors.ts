@@ -2,9 +2,10 @@
 // ErrorBody), never express's HTML page, and says what was wrong.
 import type { ErrorRequestHandler, RequestHandler, Response } from "express";
 import type { Logger } from "pino";
+import { sendJson } from "./json.ts";
 
 export function sendError(res: Response, status: number, message: string): void {
-  res.status(status).json({ error: message });
+  sendJson(res, status, { error: message });
 }
 
 export function notFound(routes: string): RequestHandler {

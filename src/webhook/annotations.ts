@@ -1,5 +1,5 @@
 // The annotations that steer injection, and how each is read.
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1ObjectMeta, V1Pod } from "@kubernetes/client-node";
 import { INJECT_ANNOTATION, STATUS_ANNOTATION, STATUS_INJECTED } from "../names.ts";
 
 /** `coordinator-ha.io/inject: "false"` (any case) opts a selected pod out. */
@@ -16,7 +16,7 @@ export function isInjected(pod: V1Pod): boolean {
   return pod.metadata?.annotations?.[STATUS_ANNOTATION] === STATUS_INJECTED;
 }
 
-export function markInjected(pod: V1Pod): void {
-  pod.metadata ??= {};
-  pod.metadata.annotations = { ...pod.metadata.annotations, [STATUS_ANNOTATION]: STATUS_INJECTED };
+/** The metadata with the status annotation set (a new object; the input is not modified). */
+export function withInjectedStatus(metadata: V1ObjectMeta | undefined): V1ObjectMeta {
+  return { ...metadata, annotations: { ...metadata?.annotations, [STATUS_ANNOTATION]: STATUS_INJECTED } };
 }

@@ -7,7 +7,7 @@
 import type { V1Container, V1Volume } from "@kubernetes/client-node";
 import { posix } from "node:path";
 import { INJECT_ANNOTATION, RECOVERED_CONDITION, SIDECAR_NAME, STATE_VOLUME } from "../names.ts";
-import { markInjected } from "./annotations.ts";
+import { withInjectedStatus } from "./annotations.ts";
 import type { Pod } from "./pod-shape.ts";
 import { appReadinessUrl } from "./readiness-url.ts";
 import type { RejectReason } from "./reasons.ts";
@@ -48,35 +48,40 @@ export function findConflict(pod: Pod, stateDir: string): Conflict | undefined {
   return undefined;
 }
 
-/** The pod with recovery injected. The input is not modified. */
+/**
+ * The pod with recovery injected. The input is never modified: the result is a copy on
+ * write, which shares every untouched subtree with the input. That keeps the diff cheap,
+ * because fast-json-patch's compare skips identical references without walking them.
+ */
 export function injectPod(original: Pod, params: InjectionParams): Pod {
-  const pod = structuredClone(original);
-  const spec = pod.spec;
-  // validPod guarantees at least one app container.
+  const spec = original.spec;
+  // checkPod guarantees at least one app container.
   const app = spec.containers[0] as V1Container;
 
   const gates = spec.readinessGates ?? [];
-  if (!gates.some((g) => g.conditionType === RECOVERED_CONDITION)) {
-    spec.readinessGates = [...gates, { conditionType: RECOVERED_CONDITION }];
-  }
+  const readinessGates = gates.some((g) => g.conditionType === RECOVERED_CONDITION)
+    ? gates
+    : [...gates, { conditionType: RECOVERED_CONDITION }];
 
   // First among the init containers, so that no other init container runs before the
-  // state is in place.
+  // state is in place. A sidecar from an earlier injection is replaced, not duplicated.
   const sidecar = sidecarContainer(params, appReadinessUrl(app));
-  const others = (spec.initContainers ?? []).filter((c) => c.name !== SIDECAR_NAME);
-  spec.initContainers = [sidecar, ...others];
+  const initContainers = [sidecar, ...(spec.initContainers ?? []).filter((c) => c.name !== SIDECAR_NAME)];
 
-  spec.volumes = upsertVolume(upsertVolume(spec.volumes ?? [], stateVolume()), tokenVolume());
+  const volumes = upsertVolume(upsertVolume(spec.volumes ?? [], stateVolume()), tokenVolume());
 
-  for (const container of spec.containers) {
+  const containers = spec.containers.map((container) => {
     const mounts = container.volumeMounts ?? [];
-    if (!mounts.some((m) => m.name === STATE_VOLUME && samePath(m.mountPath, params.stateDir))) {
-      container.volumeMounts = [...mounts, stateMount(params.stateDir)];
-    }
-  }
+    return mounts.some((m) => m.name === STATE_VOLUME && samePath(m.mountPath, params.stateDir))
+      ? container
+      : { ...container, volumeMounts: [...mounts, stateMount(params.stateDir)] };
+  });
 
-  markInjected(pod);
-  return pod;
+  return {
+    ...original,
+    metadata: withInjectedStatus(original.metadata),
+    spec: { ...spec, readinessGates, initContainers, volumes, containers },
+  };
 }
 
 /** Replaces a volume of the same name in place (keeping the order), or appends it. */

@@ -4,6 +4,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Registry } from "prom-client";
 import type { Logger } from "pino";
 import { bodyReadProblem, errorHandler, notFound, sendError } from "../http/errors.ts";
+import { sendJson } from "../http/json.ts";
 import { healthRoutes, type ReadinessCheck } from "../http/health.ts";
 import { metricsRoute } from "../http/metrics.ts";
 import type { WebhookMetrics } from "./metrics.ts";
@@ -56,7 +57,7 @@ export function createWebhookApp(opts: WebhookAppOptions): express.Express {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = reviewBody(body, opts.params());
       record(result, result.status, res);
-      if (result.status === 200) res.json(result.review);
+      if (result.status === 200) sendJson(res, 200, result.review);
       else sendError(res, result.status, result.message);
     },
     (err: unknown, _req: Request, res: Response, next: NextFunction) => {

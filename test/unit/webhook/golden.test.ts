@@ -64,6 +64,18 @@ describe("golden pods", () => {
       expect(again.status === 200 && again.review.response.patch).toBe(undefined);
     });
 
+    it("never modifies its input", () => {
+      // A frozen object throws on any write in strict mode (ES modules are strict).
+      const deepFreeze = <T>(value: T): T => {
+        if (typeof value === "object" && value !== null)
+          Object.values(Object.freeze(value)).forEach(deepFreeze);
+        return value;
+      };
+      const frozen = deepFreeze(structuredClone(input));
+      expect(injectPod(frozen, params)).toEqual(readJson(`${name}.golden.json`));
+      expect(frozen).toEqual(input);
+    });
+
     it("adds nothing twice, even without the status annotation", () => {
       const patched = injectedByReview(input);
       expect(injectPod(patched, params)).toEqual(patched);

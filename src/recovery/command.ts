@@ -1,6 +1,7 @@
 // `coordinator-ha recover`: the CLI edge of the recovery sidecar. Its configuration is the
 // env that the webhook injects (config.ts); its identity checks use the cluster's
 // service-account issuer, reached with the pod's default kube-api-access mount.
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
@@ -14,6 +15,9 @@ import { createLogger } from "../log.ts";
 import { TOKEN_AUDIENCE } from "../names.ts";
 import { ConfigError, parseSidecarConfig } from "./config.ts";
 import { startSidecar } from "./sidecar.ts";
+
+/** The token of the pod's default kube-api-access mount, which @kubernetes/client-node reads. */
+const API_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 export function registerRecoverCommand(program: Command): void {
   program
@@ -49,6 +53,19 @@ export function registerRecoverCommand(program: Command): void {
  * ("try again") meanwhile instead of the sidecar failing to start.
  */
 function inClusterVerifier(logger: Logger): PodTokenVerifier {
+  // Without the pod's API credentials no peer can ever be verified, and so no other pod
+  // can recover from this one: say so at startup, not only on the first peer request.
+  const missing = !process.env["KUBERNETES_SERVICE_HOST"]
+    ? "KUBERNETES_SERVICE_HOST is not set"
+    : !existsSync(API_TOKEN_FILE)
+      ? `${API_TOKEN_FILE} does not exist (automountServiceAccountToken: false?)`
+      : undefined;
+  if (missing) {
+    logger.error(
+      { reason: missing },
+      "this sidecar cannot reach the Kubernetes API to verify peers' tokens; peers cannot recover from this pod",
+    );
+  }
   const kc = new KubeConfig();
   kc.loadFromCluster();
   const keys = kubeJwksSource(kc, logger);

@@ -141,9 +141,12 @@ export function startPodCache(opts: PodCacheOptions): RunningPodCache {
         if (ended) return;
         ended = true;
         stopThis?.();
-        if (how === "closed")
-          logger.debug({ resourceVersion: resourceVersion.value }, "pod watch closed by the server");
-        else logger.warn({ err: err === undefined ? undefined : String(err), how }, "pod watch ended");
+        // Our own stop() aborts the watch too; that is no failure worth a warning.
+        if (how === "closed" || stopped) {
+          logger.debug({ resourceVersion: resourceVersion.value, how }, "pod watch closed");
+        } else {
+          logger.warn({ err: err === undefined ? undefined : String(err), how }, "pod watch ended");
+        }
         resolve(how);
       };
       const onEvent = (event: WatchEvent) => {

@@ -470,7 +470,8 @@ describe("the event handler on the local cluster", () => {
     // The server ends each watch after 20 s (src/kube/pod-list-watch.ts).
     await eventually(
       "the server to close a watch",
-      async () => (logs.some((l) => l["msg"] === "pod watch closed by the server") ? true : undefined),
+      async () =>
+        logs.some((l) => l["msg"] === "pod watch closed" && l["how"] === "closed") ? true : undefined,
       { timeoutMs: 40_000, intervalMs: 500 },
     );
     await kubeletStatus("coordinator-0", { ready: true, restarts: 1, ip: "10.244.0.200" });

@@ -1,7 +1,16 @@
 // Starting and stopping the local cluster: etcd, kube-apiserver, kube-controller-manager,
 // kube-scheduler, and the node agent when it exists. See test/cluster/README.md.
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync, readFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
@@ -125,11 +134,13 @@ async function acquireLock(log: Log, signal?: AbortSignal): Promise<void> {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
     }
     const holder = Number(readFileSync(paths.lock, "utf8").trim());
-    if (!readProcess(holder)) {
+    // An empty lock is one being written right now, unless its writer died doing so.
+    const stale = holder > 0 ? !readProcess(holder) : Date.now() - statSync(paths.lock).mtimeMs > 10_000;
+    if (stale) {
       rmSync(paths.lock, { force: true });
       continue;
     }
-    if (!reported) log(`another cluster:up (pid ${holder}) is running: waiting for it to finish ...`);
+    if (!reported) log(`another cluster:up (pid ${holder || "?"}) is running: waiting for it to finish ...`);
     reported = true;
     await sleep(1000, undefined, { signal });
   }
@@ -192,13 +203,24 @@ export async function clusterState(): Promise<ClusterState> {
 /** Runs build.sh (which builds only what is missing) and returns the binaries' directory. */
 async function buildBinaries(log: Log, signal?: AbortSignal): Promise<string> {
   log("building or reusing the Kubernetes binaries (test/cluster/build.sh) ...");
-  const child = spawn("bash", [BUILD_SCRIPT], { stdio: ["ignore", "pipe", "inherit"], signal });
+  signal?.throwIfAborted();
+  // In its own process group, so that an abort stops the go compilers too, not only bash.
+  const child = spawn("bash", [BUILD_SCRIPT], { stdio: ["ignore", "pipe", "inherit"], detached: true });
+  const stop = () => {
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      // Already exited.
+    }
+  };
+  signal?.addEventListener("abort", stop, { once: true });
   let stdout = "";
   child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", resolve);
-  });
+  }).finally(() => signal?.removeEventListener("abort", stop));
+  signal?.throwIfAborted();
   if (code !== 0) throw new Error(`test/cluster/build.sh failed (exit code ${code}); its output is above`);
   const binDir = stdout.trim().split("\n").pop() ?? "";
   if (!existsSync(join(binDir, "kube-apiserver"))) {

@@ -112,11 +112,10 @@ export async function spawnDetached(
   command: string,
   args: string[],
   logFile: string,
-  env: NodeJS.ProcessEnv = process.env,
 ): Promise<Spawned> {
   const fd = openSync(logFile, "a");
   try {
-    const child = spawn(command, args, { detached: true, stdio: ["ignore", fd, fd], env });
+    const child = spawn(command, args, { detached: true, stdio: ["ignore", fd, fd] });
     await new Promise<void>((resolve, reject) => {
       child.once("spawn", resolve);
       child.once("error", (err) => reject(new Error(`cannot start ${name} (${command}): ${err.message}`)));

@@ -75,8 +75,9 @@ export function reviewBody(body: Buffer, params: InjectionParams): ReviewResult 
 
 /** Reviews a parsed AdmissionReview. */
 export function review(body: unknown, params: InjectionParams): ReviewResult {
-  if (!isObject(body))
+  if (!isObject(body)) {
     return badRequest("invalid_review", "body is not a JSON object (an AdmissionReview)", {});
+  }
   if (body["kind"] !== KIND || body["apiVersion"] !== API_VERSION) {
     return badRequest(
       "invalid_review",

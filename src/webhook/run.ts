@@ -11,8 +11,6 @@ import type { InjectionParams } from "./sidecar.ts";
 export interface RunningWebhook {
   /** The port actually bound (config.port may be 0). */
   port: number;
-  /** Re-reads the serving certificate now (it is also reloaded when its files change). */
-  reloadCertificate(): boolean;
   /** Stops taking requests, lets those in flight finish (up to drainMs), then closes. */
   close(drainMs?: number): Promise<void>;
 }
@@ -27,14 +25,16 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     stateDir: config.stateDir,
   };
 
-  let stopping = false;
   const registry = createRegistry();
   const app = createWebhookApp({
     logger,
     registry,
     metrics: webhookMetrics(registry),
     params: () => ({ ...fixed, handlerCa: handlerCa?.current() ?? "" }),
-    readiness: { shutdown: () => (stopping ? "shutting down" : undefined) },
+    // Nothing to wait for: once it listens, the webhook can answer. (A pod being deleted
+    // leaves the Service's endpoints on its own; the drain below covers the requests
+    // that are already on their way.)
+    readiness: {},
   });
 
   const server = await startTlsServer({
@@ -59,9 +59,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
 
   return {
     port: server.port,
-    reloadCertificate: () => server.reload(),
     close: async (drainMs = 5000) => {
-      stopping = true;
       // close() stops accepting and drops idle keep-alive connections; the apiserver's
       // requests in flight still get their answer.
       await new Promise<void>((resolve) => {

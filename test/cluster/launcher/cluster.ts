@@ -455,8 +455,8 @@ async function start(binDir: string, opts: UpOptions): Promise<void> {
     cert: readFileSync(pki.admin.cert, "utf8"),
     key: readFileSync(pki.admin.key, "utf8"),
   };
-  const wait = <T>(what: string, check: () => Promise<Check<T>>, timeoutMs: number, process?: Launched) =>
-    waitFor(what, check, { timeoutMs, log, signal, process });
+  const wait = <T>(what: string, check: () => Promise<Check<T>>, timeoutMs: number, watched?: Launched) =>
+    waitFor(what, check, { timeoutMs, log, signal, process: watched });
   type Launched = Awaited<ReturnType<typeof launch>>;
 
   const etcd = await launch("etcd", join(binDir, "etcd"), etcdArgs(pki));

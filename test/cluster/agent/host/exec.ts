@@ -22,11 +22,14 @@ export function run(
   opts: { input?: string; allowFailure?: boolean; timeoutMs?: number } = {},
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["pipe", "pipe", "pipe"] });
+    const input = opts.input;
+    const child = spawn(argv[0]!, argv.slice(1), {
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
     const timer = opts.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs) : undefined;
     child.on("error", (err) => {
       clearTimeout(timer);
@@ -38,6 +41,10 @@ export function run(
       if (result.code !== 0 && !opts.allowFailure) reject(new CommandError(argv, result));
       else resolve(result);
     });
-    child.stdin.end(opts.input ?? "");
+    if (input !== undefined && child.stdin) {
+      // A command that exits without reading its input closes the pipe: its exit code tells.
+      child.stdin.on("error", () => {});
+      child.stdin.end(input);
+    }
   });
 }

@@ -76,10 +76,12 @@ export async function createSandbox(cfg: BridgeConfig, uid: string, ip: string):
   }
 }
 
-/** Writes the pod's /etc/hosts atomically (a reader never sees half a file). */
+/**
+ * Writes the pod's /etc/hosts atomically (a reader never sees half a file). The directory
+ * comes with the sandbox; writing never recreates it for a sandbox that is gone.
+ */
 export async function writeHostsFile(netns: string, content: string): Promise<void> {
   const dir = netnsEtcDir(netns);
-  await mkdir(dir, { recursive: true });
   await writeFile(`${dir}/hosts.tmp`, content);
   await rename(`${dir}/hosts.tmp`, `${dir}/hosts`);
 }

@@ -14,6 +14,7 @@ import { mkdir, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ConfigMap, Container, Pod, Secret } from "../kube/wire.ts";
 import { run } from "../host/exec.ts";
+import { apiErrorMessage } from "../kube/errors.ts";
 import type { FileProjection } from "./atomic-writer.ts";
 import { writeAtomically } from "./atomic-writer.ts";
 import { fieldRefValue, resourceFieldValue, type EnvSources } from "./env.ts";
@@ -247,10 +248,7 @@ export class PodVolumes {
               podUID: this.pod.metadata?.uid ?? "",
             })
             .catch((err: unknown) => {
-              throw new VolumeError(
-                v.name,
-                `failed to fetch token: ${err instanceof Error ? err.message : String(err)}`,
-              );
+              throw new VolumeError(v.name, `failed to fetch token: ${apiErrorMessage(err)}`);
             });
           files.set(t.path, { data: Buffer.from(token), mode });
         } else {

@@ -118,7 +118,9 @@ describe("the event handler on the local cluster", () => {
         },
       },
     });
-    return answer.status!.token;
+    const token = answer.status?.token;
+    if (!token) throw new Error(`TokenRequest for ${pod.metadata!.name} returned no token`);
+    return token;
   };
 
   /** Plays the kubelet: the status fields the handler reads. */
@@ -390,7 +392,8 @@ describe("the event handler on the local cluster", () => {
         name: "coordinator",
         body: { spec: { audiences: [TOKEN_AUDIENCE], expirationSeconds: 600 } },
       })
-    ).status!.token;
+    ).status?.token;
+    if (!unbound) throw new Error("TokenRequest for the service account returned no token");
     const body = { digest: DIGEST, source: "coordinator-0", certSha256: CERT };
     const attempts: [string, string, number][] = [
       ["a token not bound to a pod", unbound, 401],

@@ -17,9 +17,12 @@ export async function restore(text: string): Promise<void> {
   await run(["iptables-restore", "--noflush", "--wait"], { input: text });
 }
 
-/** Adds the jumps from the built-in chains to the agent's, once each. */
+/**
+ * Adds the jumps from the built-in chains to the agent's, once each, at the top and in the
+ * order of JUMP_RULES (a Service's REJECT must come before the pod-traffic ACCEPT).
+ */
 export async function ensureJumps(): Promise<void> {
-  for (const [table, chain, rule] of JUMP_RULES) {
+  for (const [table, chain, rule] of [...JUMP_RULES].reverse()) {
     const present = await run(["iptables", "--wait", "-t", table, "-C", chain, ...rule], {
       allowFailure: true,
     });

@@ -3,7 +3,8 @@
 // Every name the agent creates starts with "cha", so that leftovers of a crashed run are
 // found by prefix.
 import { createHash } from "node:crypto";
-import { mkdir, rm, writeFile, rename } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdir, open, rm, writeFile } from "node:fs/promises";
 import { run, type CommandError } from "../host/exec.ts";
 
 export const NETNS_PREFIX = "cha-";
@@ -77,13 +78,22 @@ export async function createSandbox(cfg: BridgeConfig, uid: string, ip: string):
 }
 
 /**
- * Writes the pod's /etc/hosts atomically (a reader never sees half a file). The directory
- * comes with the sandbox; writing never recreates it for a sandbox that is gone.
+ * Writes the pod's /etc/hosts. `ip netns exec` bind-mounts the file's inode over each
+ * container's /etc/hosts when the container starts, so an update must rewrite that same
+ * inode in place (a rename would leave running containers on the old file). One write and a
+ * truncate: a reader could see a mix only during those two calls, and getaddrinfo rereads
+ * the file on every lookup. The directory comes with the sandbox; writing never recreates it
+ * for a sandbox that is gone.
  */
 export async function writeHostsFile(netns: string, content: string): Promise<void> {
-  const dir = netnsEtcDir(netns);
-  await writeFile(`${dir}/hosts.tmp`, content);
-  await rename(`${dir}/hosts.tmp`, `${dir}/hosts`);
+  const file = await open(`${netnsEtcDir(netns)}/hosts`, constants.O_WRONLY | constants.O_CREAT, 0o644);
+  try {
+    const data = Buffer.from(content);
+    await file.write(data, 0, data.length, 0);
+    await file.truncate(data.length);
+  } finally {
+    await file.close();
+  }
 }
 
 /** Processes still inside a pod's network namespace (a runtime kills a container's cgroup). */

@@ -4,6 +4,7 @@
 // iptables and hosts files. See test/cluster/README.md, "Node agent".
 //
 //   node_modules/.bin/node test/cluster/agent/main.ts --kubeconfig FILE --state-dir DIR
+import { readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
@@ -17,6 +18,7 @@ import { toWire, type ConfigMap, type Secret } from "./kube/wire.ts";
 import { Ipam, parseSubnet } from "./network/ipam.ts";
 import { ensureBridge } from "./network/sandbox.ts";
 import { ServiceProxy } from "./network/service-proxy.ts";
+import { startKubeletServer } from "./node/kubelet-server.ts";
 import { NodeRegistration, resources } from "./node/registration.ts";
 import { PodManager } from "./pod/manager.ts";
 import { StatusWriter } from "./pod/status-writer.ts";
@@ -42,6 +44,14 @@ const logDir = join(cfg.stateDir, "logs");
 process.on("unhandledRejection", (err) =>
   log.error({ err: err instanceof Error ? err.stack : String(err) }, "unhandled rejection"),
 );
+
+/** The cluster CA from the kubeconfig: it signs the apiserver's kubelet client certificate. */
+function clusterCA(kc: KubeConfig): string {
+  const cluster = kc.getCurrentCluster();
+  if (cluster?.caData) return Buffer.from(cluster.caData, "base64").toString("utf8");
+  if (cluster?.caFile) return readFileSync(cluster.caFile, "utf8");
+  throw new Error("the kubeconfig names no certificate authority for the cluster");
+}
 
 async function retry<T>(what: string, fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -129,6 +139,14 @@ async function main(): Promise<void> {
   });
   await retry("starting the service proxy", () => proxy.start());
   await manager.start();
+  const kubelet = await startKubeletServer({
+    address: cfg.nodeIP,
+    nodeName: cfg.nodeName,
+    clientCA: clusterCA(kc),
+    logRange: (namespace, pod, container, previous) =>
+      manager.byName(namespace, pod)?.logRange(container, previous),
+    log,
+  });
   // Ready last: the scheduler binds pods to the node as soon as it is Ready.
   await retry("registering the node", () => node.register());
   node.startHeartbeat();
@@ -140,6 +158,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "stopping: stopping all pods and cleaning up the host");
     node.stop();
+    kubelet.close();
     await manager.shutdown(SHUTDOWN_GRACE_SECONDS);
     await proxy.stop();
     await cleanHost({ podsDir, log });

@@ -3,8 +3,12 @@
 // containers of the pod, and a crashing container restarted with back-off.
 import type { V1ContainerStatus } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runOk } from "../../charts/helm.ts";
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from "../kube.ts";
+import { paths } from "../launcher/config.ts";
 import { condition, containerLog, createPod, isReady, waitForPod } from "./pods.ts";
+
+const kubectl = (args: string[]) => runOk("kubectl", args, { env: { KUBECONFIG: paths.kubeconfig } });
 
 describe("container lifecycle", () => {
   const kc = kubeConfig();
@@ -93,6 +97,10 @@ describe("container lifecycle", () => {
     // One tmpfs per pod: every container wrote into the same file.
     expect(log).toMatch(/^init\nside\napp\n/);
     expect(log).toMatch(/^tmpfs \/shared tmpfs /m);
+    // kubectl logs goes through the apiserver to the agent's kubelet port.
+    expect(kubectl(["-n", namespace, "logs", "ordered", "-c", "app", "--tail=1"])).toMatch(
+      /^tmpfs \/shared tmpfs .*\n$/,
+    );
   });
 
   it("restarts a crashing container with back-off, and counts the restarts", async () => {
@@ -124,8 +132,9 @@ describe("container lifecycle", () => {
       reason: "ContainersNotReady",
       message: "containers with unready status: [crash]",
     });
-    // The log file keeps every run's output.
+    // The log file keeps every run's output; kubectl logs --previous shows the last run's.
     expect(containerLog(namespace, "crash", "crash").match(/^ran$/gm)?.length).toBeGreaterThanOrEqual(3);
+    expect(kubectl(["-n", namespace, "logs", "crash", "--previous"])).toBe("ran\n");
   }, 120_000);
 
   it("reports an image without a mapping as ErrImagePull, naming the image and the mapping file", async () => {

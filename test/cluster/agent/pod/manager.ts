@@ -58,6 +58,12 @@ export class PodManager {
     await this.informer.synced;
   }
 
+  /** A pod's worker by namespace and name (the one still running, if a name was reused). */
+  byName(namespace: string, name: string): PodWorker | undefined {
+    const matching = [...this.workers.values()].filter((w) => w.namespacedName === `${namespace}/${name}`);
+    return matching.find((w) => !w.done) ?? matching[0];
+  }
+
   /** Running sandboxes, for the service proxy's hosts files. */
   hostsTargets(): HostsTarget[] {
     return [...this.workers.values()].flatMap((w) => w.hostsTarget() ?? []);

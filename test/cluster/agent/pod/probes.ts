@@ -17,6 +17,7 @@ export interface ProbeOutcome {
 }
 
 type Handler = NonNullable<Container["readinessProbe"]>;
+type LifecycleHandler = NonNullable<NonNullable<Container["lifecycle"]>["preStop"]>;
 
 export interface ProbeTarget {
   podIP: string;
@@ -151,12 +152,23 @@ async function execProbe(
 }
 
 /** Runs a probe's (or a lifecycle hook's) handler once. */
-export async function runHandler(h: Handler, t: ProbeTarget, timeoutMs: number): Promise<ProbeOutcome> {
+export async function runHandler(
+  h: Handler | LifecycleHandler,
+  t: ProbeTarget,
+  timeoutMs: number,
+): Promise<ProbeOutcome> {
   try {
+    if ("sleep" in h && h.sleep) {
+      await new Promise((r) => setTimeout(r, Math.min(h.sleep!.seconds * 1000, timeoutMs)));
+      return { result: "Success", output: "" };
+    }
     if (h.httpGet) return await httpProbe(h.httpGet, t, timeoutMs);
     if (h.tcpSocket) return await tcpProbe(h.tcpSocket, t, timeoutMs);
     if (h.exec) return await execProbe(h.exec, t, timeoutMs);
-    return { result: "Failure", output: "the node agent supports httpGet, tcpSocket and exec handlers" };
+    return {
+      result: "Failure",
+      output: "the node agent supports httpGet, tcpSocket, exec and sleep handlers",
+    };
   } catch (err) {
     return { result: "Failure", output: err instanceof Error ? err.message : String(err) };
   }

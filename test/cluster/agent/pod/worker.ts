@@ -56,6 +56,15 @@ export interface WorkerEnv {
   onDone: (uid: string) => void;
 }
 
+export interface LogRange {
+  file: string;
+  start: number;
+  /** Unset: up to the end of the file. */
+  end?: number;
+  /** The run is still going: its output may grow. */
+  running: boolean;
+}
+
 interface RunningContainer {
   record: ContainerRecord;
   proc: ContainerProcess;
@@ -90,6 +99,8 @@ export class PodWorker {
   private volumesReady = false;
   private records: ContainerRecord[] = [];
   private readonly running = new Map<string, RunningContainer>();
+  /** Where each run's output begins in its container's log file, by container id. */
+  private readonly logOffsets = new Map<string, number>();
   private readonly waiting = new Map<string, WaitingReason>();
   private readonly crashBackoff = new Backoff({ initialMs: 10_000, maxMs: 300_000, resetAfterMs: 600_000 });
   private readonly imageBackoff = new Backoff({ initialMs: 10_000, maxMs: 300_000, resetAfterMs: 600_000 });
@@ -391,6 +402,7 @@ export class PodWorker {
     }
     record.startedAt = proc.startedAt;
     this.addRecord(record);
+    this.logOffsets.set(record.id, proc.logOffset);
     const rc: RunningContainer = {
       record,
       proc,
@@ -441,7 +453,39 @@ export class PodWorker {
     const same = this.records
       .filter((r) => r.name === record.name)
       .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
-    for (const old of same.slice(2)) this.records.splice(this.records.indexOf(old), 1);
+    for (const old of same.slice(2)) {
+      this.records.splice(this.records.indexOf(old), 1);
+      this.logOffsets.delete(old.id);
+    }
+  }
+
+  get namespacedName(): string {
+    return `${this.pod.metadata?.namespace}/${this.pod.metadata?.name}`;
+  }
+
+  /**
+   * Where a container run's output is in the log file (kubectl logs): the current run, or
+   * with `previous` the one before. A string is the reason there is none, in the kubelet's words.
+   */
+  logRange(container: string, previous: boolean): LogRange | string {
+    const podName = this.pod.metadata?.name;
+    const runs = this.records
+      .filter((r) => r.name === container)
+      .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    const run = runs[previous ? 1 : 0];
+    const start = run ? this.logOffsets.get(run.id) : undefined;
+    if (!run || start === undefined) {
+      if (previous) return `previous terminated container "${container}" in pod "${podName}" not found`;
+      const waiting = this.waiting.get(container);
+      return `container "${container}" in pod "${podName}" is waiting to start: ${waiting?.reason ?? "ContainerCreating"}`;
+    }
+    const next = previous ? this.logOffsets.get(runs[0]!.id) : undefined;
+    return {
+      file: this.logFile(container),
+      start,
+      ...(next !== undefined ? { end: next } : {}),
+      running: run.state === "running",
+    };
   }
 
   logFile(container: string): string {
@@ -506,13 +550,12 @@ export class PodWorker {
     const deadline = Date.now() + graceSeconds * 1000;
     const preStop = rc.spec.lifecycle?.preStop;
     if (preStop && graceSeconds > 0 && rc.proc.running) {
-      if (preStop.sleep) {
-        await Promise.race([sleep(preStop.sleep.seconds * 1000), rc.proc.exited]);
-      } else {
-        const outcome = await runHandler(preStop, this.probeTarget(rc), graceSeconds * 1000);
-        if (outcome.result === "Failure") {
-          this.event("Warning", "FailedPreStopHook", `PreStopHook failed: ${outcome.output}`, rc.spec.name);
-        }
+      const outcome = await Promise.race([
+        runHandler(preStop, this.probeTarget(rc), graceSeconds * 1000),
+        rc.proc.exited.then(() => ({ result: "Success" as const, output: "" })),
+      ]);
+      if (outcome.result === "Failure") {
+        this.event("Warning", "FailedPreStopHook", `PreStopHook failed: ${outcome.output}`, rc.spec.name);
       }
     }
     if (turn) await Promise.race([turn, sleep(deadline - Date.now()), rc.proc.exited]);

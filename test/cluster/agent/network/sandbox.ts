@@ -82,11 +82,12 @@ export async function createSandbox(cfg: BridgeConfig, uid: string, ip: string):
  * container's /etc/hosts when the container starts, so an update must rewrite that same
  * inode in place (a rename would leave running containers on the old file). One write and a
  * truncate: a reader could see a mix only during those two calls, and getaddrinfo rereads
- * the file on every lookup. The directory comes with the sandbox; writing never recreates it
- * for a sandbox that is gone.
+ * the file on every lookup. Only the sandbox's creation creates the file: an update never
+ * recreates it (or its directory) for a sandbox that is being removed.
  */
-export async function writeHostsFile(netns: string, content: string): Promise<void> {
-  const file = await open(`${netnsEtcDir(netns)}/hosts`, constants.O_WRONLY | constants.O_CREAT, 0o644);
+export async function writeHostsFile(netns: string, content: string, create = false): Promise<void> {
+  const flags = constants.O_WRONLY | (create ? constants.O_CREAT : 0);
+  const file = await open(`${netnsEtcDir(netns)}/hosts`, flags, 0o644);
   try {
     const data = Buffer.from(content);
     await file.write(data, 0, data.length, 0);

@@ -90,7 +90,7 @@ export class ServiceProxy {
   /** Writes one pod's hosts file (a new sandbox), and remembers it for later updates. */
   async writeHosts(target: HostsTarget): Promise<void> {
     const content = this.hostsFile(target.pod, target.ips);
-    await writeHostsFile(target.netns, content);
+    await writeHostsFile(target.netns, content, true);
     this.writtenHosts.set(target.netns, content);
   }
 

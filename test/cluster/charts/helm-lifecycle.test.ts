@@ -41,6 +41,9 @@ describe("rendered manifests on the real apiserver", () => {
   let namespace: string;
   beforeAll(async () => {
     namespace = await createNamespace(kc, "cha-dry-run");
+    // Pod Security Admission then warns, on stderr, about any pod template that does not meet
+    // the restricted standard.
+    kubectlOk(["label", "namespace", namespace, "pod-security.kubernetes.io/warn=restricted"]);
   });
   afterAll(async () => {
     await deleteNamespace(kc, namespace);

@@ -297,7 +297,7 @@ describe("workloads", () => {
     ]);
   });
 
-  it("never sends the chart's own pods through its webhook, whatever podSelector says", () => {
+  it("never sends the chart's own pods through its webhook, whatever objectSelector says", () => {
     const selector = (o: K8sObject[]) => find(o, "MutatingWebhookConfiguration").webhooks[0].objectSelector;
     const podLabels = (o: K8sObject[]) =>
       o
@@ -306,9 +306,11 @@ describe("workloads", () => {
 
     for (const labels of podLabels(objects)) expect(selects(selector(objects), labels)).toBe(false);
 
-    // Even a podSelector that matches the chart's own labels leaves its pods alone.
+    // Even an objectSelector that matches the chart's own labels leaves its pods alone.
     const wide = render(CHART, {
-      values: { podSelector: { matchLabels: { "app.kubernetes.io/part-of": "coordinator-ha" } } },
+      values: {
+        webhook: { objectSelector: { matchLabels: { "app.kubernetes.io/part-of": "coordinator-ha" } } },
+      },
     });
     for (const labels of podLabels(wide)) {
       expect(labels["coordinator-ha.io/inject"]).toBe("false");
@@ -373,15 +375,17 @@ describe("values", () => {
     expect(chart).toContain(`appVersion: ${PACKAGE_VERSION}`);
   });
 
-  it("builds the objectSelector and --pod-selector from one podSelector", () => {
+  it("builds the objectSelector and --pod-selector from one webhook.objectSelector", () => {
     const objects = render(CHART, {
       values: {
-        podSelector: {
-          matchLabels: { app: "vault" },
-          matchExpressions: [
-            { key: "tier", operator: "In", values: ["a", "b"] },
-            { key: "canary", operator: "DoesNotExist" },
-          ],
+        webhook: {
+          objectSelector: {
+            matchLabels: { app: "vault" },
+            matchExpressions: [
+              { key: "tier", operator: "In", values: ["a", "b"] },
+              { key: "canary", operator: "DoesNotExist" },
+            ],
+          },
         },
       },
     });
@@ -484,13 +488,13 @@ describe("values.schema.json", () => {
     ["a relative state directory", { sidecar: { stateDir: "state" } }, "at '/sidecar/stateDir'"],
     [
       "an expression without values",
-      { podSelector: { matchExpressions: [{ key: "a", operator: "In" }] } },
-      "at '/podSelector/matchExpressions/0': missing property 'values'",
+      { webhook: { objectSelector: { matchExpressions: [{ key: "a", operator: "In" }] } } },
+      "at '/webhook/objectSelector/matchExpressions/0': missing property 'values'",
     ],
     [
       "a selector that selects every pod",
-      { podSelector: { matchLabels: { "app.kubernetes.io/name": null } } },
-      "at '/podSelector'",
+      { webhook: { objectSelector: { matchLabels: { "app.kubernetes.io/name": null } } } },
+      "at '/webhook/objectSelector'",
     ],
     [
       "a cert-manager duration",

@@ -113,16 +113,16 @@ or digest applies (a digest of the chart's image would not fit another repositor
 {{- end }}
 
 {{/*
-podSelector as a label-selector string for the handler's --pod-selector, in the syntax of
+webhook.objectSelector as a label-selector string for the handler's --pod-selector, in the syntax of
 `kubectl get -l`: matchLabels as key=value, matchExpressions as "key in (a,b)",
 "key notin (a)", "key" and "!key".
 */}}
 {{- define "coordinator-ha.podSelectorString" -}}
 {{- $terms := list }}
-{{- range $key, $value := .Values.podSelector.matchLabels }}
+{{- range $key, $value := .Values.webhook.objectSelector.matchLabels }}
 {{- $terms = append $terms (printf "%s=%s" $key $value) }}
 {{- end }}
-{{- range .Values.podSelector.matchExpressions }}
+{{- range .Values.webhook.objectSelector.matchExpressions }}
 {{- if eq .operator "In" }}
 {{- $terms = append $terms (printf "%s in (%s)" .key (join "," .values)) }}
 {{- else if eq .operator "NotIn" }}
@@ -190,7 +190,7 @@ affinity:
 
 {{/*
 Labels of the chart's own pods. `coordinator-ha.io/inject: "false"` keeps the webhook away
-from them even when podSelector is widened to match them: the webhook configuration
+from them even when webhook.objectSelector is widened to match them: the webhook configuration
 requires that label to be anything but "false". This is what rules out a bootstrap
 deadlock, in which the webhook (failurePolicy Fail) would have to answer for its own pods.
 */}}

@@ -98,7 +98,7 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Se
   const serving = await issueServingCert(ca, { dnsNames: [opts.nodeName], ips: [opts.address] });
   const server = createServer(
     {
-      cert: serving.certPem + ca.certPem,
+      cert: `${serving.certPem.trim()}\n${ca.certPem.trim()}\n`,
       key: serving.keyPem,
       ca: opts.clientCA,
       requestCert: true,

@@ -70,9 +70,6 @@ async function main(): Promise<void> {
   await mkdir(logDir, { recursive: true });
   await cleanHost({ podsDir, log });
   const ipam = new Ipam(join(cfg.stateDir, "ipam.json"), parseSubnet(cfg.podCIDR, cfg.nodeIP));
-  // No sandbox survives a restart of the agent: its addresses are free again (the
-  // round-robin position stays, so they are not handed out again at once).
-  for (const owner of ipam.owners()) ipam.release(owner);
   await ensureBridge({ bridge: cfg.bridge, gateway: cfg.nodeIP, prefixLength: cfg.prefixLength });
   const images = loadImageMap(cfg.imagesFile, cfg.imagesDisplay, cfg.repoRoot);
 
@@ -139,6 +136,9 @@ async function main(): Promise<void> {
   });
   await retry("starting the service proxy", () => proxy.start());
   await manager.start();
+  // A pod that outlived a crash of the agent gets its sandbox back with the same address;
+  // the addresses of pods that are gone are free again.
+  ipam.retainOnly(manager.podUIDs());
   const kubelet = await startKubeletServer({
     address: cfg.nodeIP,
     nodeName: cfg.nodeName,

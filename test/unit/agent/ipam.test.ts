@@ -52,9 +52,12 @@ describe("persisted allocator", () => {
     const a = new Ipam(file, subnet);
     expect(a.allocate("pod-1")).toBe("10.244.0.2");
     expect(a.allocate("pod-2")).toBe("10.244.0.3");
+    expect(a.allocate("pod-3")).toBe("10.244.0.4");
     a.release("pod-1");
     const b = new Ipam(file, subnet);
-    expect(b.owners()).toEqual(["pod-2"]);
-    expect(b.allocate("pod-3")).toBe("10.244.0.4");
+    // pod-2 still runs after the restart and keeps its address; pod-3 is gone.
+    b.retainOnly(new Set(["pod-2"]));
+    expect(b.allocate("pod-2")).toBe("10.244.0.3");
+    expect(b.allocate("pod-4")).toBe("10.244.0.5");
   });
 });

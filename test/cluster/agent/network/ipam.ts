@@ -106,8 +106,13 @@ export class Ipam {
     this.save();
   }
 
-  /** Owners holding an address (for cleaning up after a crash). */
-  owners(): string[] {
-    return [...new Set(Object.values(this.state.allocations))];
+  /**
+   * Releases every address whose owner is not in `owners`: after a restart of the agent, the
+   * pods still bound to the node keep their addresses, the others' are free.
+   */
+  retainOnly(owners: ReadonlySet<string>): void {
+    for (const owner of new Set(Object.values(this.state.allocations))) {
+      if (!owners.has(owner)) this.release(owner);
+    }
   }
 }

@@ -58,6 +58,11 @@ export class PodManager {
     await this.informer.synced;
   }
 
+  /** UIDs of the pods bound to the node. */
+  podUIDs(): Set<string> {
+    return new Set(this.workers.keys());
+  }
+
   /** A pod's worker by namespace and name (the one still running, if a name was reused). */
   byName(namespace: string, name: string): PodWorker | undefined {
     const matching = [...this.workers.values()].filter((w) => w.namespacedName === `${namespace}/${name}`);

@@ -64,6 +64,10 @@ export function statusUnchanged(current: PodStatus | undefined, next: PodStatus)
 export function statusPatch(uid: string, next: PodStatus): Record<string, unknown> {
   const status: Record<string, unknown> = {};
   for (const f of OWNED_FIELDS) status[f] = next[f] ?? null;
+  // podIPs and hostIPs merge by ip; a new sandbox's address must replace the old one, not join it.
+  for (const f of ["podIPs", "hostIPs"] as const) {
+    if (next[f]) status[f] = [...next[f], { $patch: "replace" }];
+  }
   status["conditions"] = (next.conditions ?? [])
     .filter((c) => isKubeletCondition(c.type))
     .map((c) => {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { HostTools } from "../config.ts";
 import type { EventRecorder } from "../kube/events.ts";
-import { apiErrorCode } from "../kube/errors.ts";
+import { apiErrorCode, apiErrorMessage } from "../kube/errors.ts";
 import type { Container, Pod, PodStatus, Service } from "../kube/wire.ts";
 import { ImagePullError, resolveImage, type ImageMap } from "../images.ts";
 import type { Ipam } from "../network/ipam.ts";
@@ -161,10 +161,13 @@ export class PodWorker {
         try {
           await this.syncOnce();
         } catch (err) {
-          this.log.error(
-            { err: err instanceof Error ? err.stack : String(err) },
-            "pod sync failed; retrying",
-          );
+          const detail =
+            apiErrorCode(err) !== undefined
+              ? apiErrorMessage(err)
+              : err instanceof Error
+                ? err.stack
+                : String(err);
+          this.log.error({ err: detail }, "pod sync failed; retrying");
           this.wakeIn(RETRY_MS);
         }
       } while (this.dirty && this.state !== "done");

@@ -137,4 +137,36 @@ describe("pod network and Services", () => {
       throw new Error(`${err.message}; the pod's log:\n${containerLog(namespace, "hairpin", "server")}`);
     });
   });
+
+  it("sends traffic only to ready endpoints, unless the Service publishes not-ready addresses", async () => {
+    const spec = server();
+    spec.containers[0]!.readinessProbe = { exec: { command: ["false"] }, periodSeconds: 1 };
+    await createPod(kc, namespace, "unready", spec, { app: "unready" });
+    const ports = [{ port: 80, targetPort: 8080 }];
+    const plain = await core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: "plain" }, spec: { selector: { app: "unready" }, ports } },
+    });
+    const published = await core.createNamespacedService({
+      namespace,
+      body: {
+        metadata: { name: "published" },
+        spec: { selector: { app: "unready" }, ports, publishNotReadyAddresses: true },
+      },
+    });
+    await waitForPod(
+      kc,
+      namespace,
+      "unready",
+      "running",
+      (p) => !!p.status?.containerStatuses?.[0]?.state?.running,
+    );
+    expect(
+      await eventually("the not-ready pod through the publishing Service", () =>
+        get(`http://${published.spec!.clusterIP}/`).catch(() => undefined),
+      ),
+    ).toBe("unready");
+    // Without endpoints the port is rejected, so the client fails at once instead of timing out.
+    await expect(get(`http://${plain.spec!.clusterIP}/`)).rejects.toThrow(/ECONNREFUSED/);
+  });
 });

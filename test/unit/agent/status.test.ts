@@ -68,7 +68,7 @@ function status(k: Case): PodStatus {
     probe: (id) => {
       const r = (k.records ?? []).find((x) => x.id === id);
       const p = r ? k.probes?.[r.name] : undefined;
-      return p ? { started: false, ready: undefined, hasReadinessProbe: false, ...p } : undefined;
+      return p ? { started: false, ready: undefined, ...p } : undefined;
     },
     waiting: new Map(Object.entries(k.waiting ?? {})),
     podIsTerminal: k.podIsTerminal ?? false,

@@ -5,7 +5,7 @@
 import type { Pod } from "../kube/wire.ts";
 import type { NameView } from "./service-view.ts";
 
-export const CLUSTER_DOMAIN = "cluster.local";
+const CLUSTER_DOMAIN = "cluster.local";
 
 /** GeneratePodHostNameAndDomain: hostname and, with a subdomain, the pod's domain. */
 export function podHostname(pod: Pod): { hostname: string; domain?: string } {

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import type { ServicePortView } from "./service-view.ts";
 
 export const CHAIN_PREFIX = "CHA-";
-export const MASQ_MARK = "0x4000";
+const MASQ_MARK = "0x4000";
 
 const AGENT_COMMENT = ["-m", "comment", "--comment", "coordinator-ha node agent"];
 

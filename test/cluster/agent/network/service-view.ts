@@ -82,7 +82,7 @@ function endpointsOf(slices: readonly EndpointSlice[]): Endpoint[] {
  * serving while it drains). publishNotReadyAddresses needs no case here: the EndpointSlice
  * controller already marks those endpoints ready.
  */
-export function usableEndpoints(endpoints: readonly Endpoint[]): Endpoint[] {
+function usableEndpoints(endpoints: readonly Endpoint[]): Endpoint[] {
   const ready = endpoints.filter((e) => e.ready);
   if (ready.length) return ready;
   return endpoints.filter((e) => e.serving && e.terminating);

@@ -8,10 +8,6 @@ export function isRestartableInitContainer(c: Container): boolean {
   return c.restartPolicy === "Always";
 }
 
-export function hasRestartableInitContainer(pod: Pod): boolean {
-  return (pod.spec?.initContainers ?? []).some(isRestartableInitContainer);
-}
-
 function findMatchingRestartRule(c: Container, exitCode: number) {
   for (const rule of c.restartPolicyRules ?? []) {
     if (!rule.exitCodes) continue;

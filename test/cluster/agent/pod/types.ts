@@ -44,5 +44,4 @@ export interface ProbeState {
   started: boolean;
   /** Readiness probe succeeded (undefined: no result yet, or no readiness probe). */
   ready: boolean | undefined;
-  hasReadinessProbe: boolean;
 }

@@ -629,7 +629,6 @@ export class PodWorker {
         return {
           started: !rc.spec.startupProbe || rc.results.startup === "Success",
           ready: rc.spec.readinessProbe ? rc.results.readiness === "Success" : undefined,
-          hasReadinessProbe: !!rc.spec.readinessProbe,
         };
       },
       waiting: this.waiting,

@@ -1,6 +1,8 @@
+// Timing rules: crash-loop back-off, probe thresholds, token renewal.
 import { describe, expect, it } from "vitest";
 import { Backoff, goDuration } from "../../cluster/agent/pod/backoff.ts";
 import { Thresholds } from "../../cluster/agent/pod/prober.ts";
+import { refreshTime } from "../../cluster/agent/pod/tokens.ts";
 
 describe("crash-loop back-off", () => {
   it("restarts at once after the first exit, then waits 10s, 20s, ... up to 300s", () => {
@@ -56,5 +58,14 @@ describe("probe thresholds", () => {
       undefined,
       "Success",
     ]);
+  });
+});
+
+describe("token renewal", () => {
+  it("renews at 80% of the requested lifetime", () => {
+    expect(refreshTime(0, 3600_000, 3600)).toBe(2880_000);
+  });
+  it("renews after 24 hours a token whose expiry the apiserver extended to a year", () => {
+    expect(refreshTime(0, 365 * 24 * 3600_000, 3607)).toBe(24 * 3600_000);
   });
 });

@@ -69,7 +69,6 @@ interface RunningContainer {
   record: ContainerRecord;
   proc: ContainerProcess;
   spec: Container;
-  isInit: boolean;
   env: Record<string, string>;
   probes: ProbeWorker[];
   results: Partial<Record<ProbeKind, ProbeResult>>;
@@ -109,6 +108,7 @@ export class PodWorker {
   private syncing = false;
   private dirty = false;
   private wakeTimer: NodeJS.Timeout | undefined;
+  private wakeAt = 0;
   private refreshTimer: NodeJS.Timeout | undefined;
   private readyLogged = false;
 
@@ -175,9 +175,21 @@ export class PodWorker {
     })();
   }
 
+  /** Asks for a sync in `ms`; an earlier wake-up that is already scheduled stays. */
   private wakeIn(ms: number): void {
+    const at = Date.now() + Math.max(ms, 0);
+    if (this.wakeTimer && this.wakeAt <= at) return;
+    this.cancelWake();
+    this.wakeAt = at;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      this.requestSync();
+    }, at - Date.now());
+  }
+
+  private cancelWake(): void {
     clearTimeout(this.wakeTimer);
-    this.wakeTimer = setTimeout(() => this.requestSync(), Math.max(ms, 0));
+    this.wakeTimer = undefined;
   }
 
   private fieldPath(name: string): string {
@@ -261,7 +273,7 @@ export class PodWorker {
     for (const idx of actions.initContainersToStart) {
       const c = inits[idx]!;
       if (latestRecord(this.records, c.name)?.state === "running") continue;
-      const ok = await this.startContainer(c, true);
+      const ok = await this.startContainer(c);
       // A regular init container that did not start stops the sequence; a sidecar does not.
       if (!ok && !isRestartableInitContainer(c)) break;
     }
@@ -269,7 +281,7 @@ export class PodWorker {
       const c = this.pod.spec!.containers[idx]!;
       // Still running: its kill is in progress, and its exit will bring another sync.
       if (latestRecord(this.records, c.name)?.state === "running") continue;
-      await this.startContainer(c, false);
+      await this.startContainer(c);
     }
     await this.writeStatus(false);
   }
@@ -277,7 +289,7 @@ export class PodWorker {
   // ---- containers ---------------------------------------------------------------------
 
   /** Starts one container; false when it could not start (the reason is in the status). */
-  private async startContainer(c: Container, isInit: boolean): Promise<boolean> {
+  private async startContainer(c: Container): Promise<boolean> {
     const pod = this.pod;
     const latest = latestRecord(this.records, c.name);
     if (latest?.state === "exited") {
@@ -300,28 +312,10 @@ export class PodWorker {
       this.crashBackoff.next(c.name, exitedAt);
     }
 
-    // $(VAR) references in command and args expand with the container's environment.
-    let env: Map<string, string>;
-    try {
-      env = await this.resolveContainerEnv(c);
-    } catch (err) {
-      if (!(err instanceof ContainerConfigError)) throw err;
-      this.waiting.set(c.name, { reason: "CreateContainerConfigError", message: err.message });
-      this.event("Warning", "Failed", `Error: ${err.message}`, c.name);
-      this.wakeIn(RETRY_MS);
-      return false;
-    }
-    const lookup = (name: string) => env.get(name);
-    const command = c.command?.map((s) => expand(s, lookup));
-    const args = c.args?.map((s) => expand(s, lookup));
-
     const imageKey = `${this.uid}_${c.image}`;
-    let image;
+    // The "pull": an image without a mapping fails here, before the container's config.
     try {
-      image = resolveImage(this.env.images, c.image ?? "", {
-        ...(command ? { command } : {}),
-        ...(args ? { args } : {}),
-      });
+      resolveImage(this.env.images, c.image ?? "", {});
     } catch (err) {
       if (!(err instanceof ImagePullError)) throw err;
       if (this.imageBackoff.inBackoffSinceUpdate(imageKey)) {
@@ -340,6 +334,26 @@ export class PodWorker {
       return false;
     }
     this.event("Normal", "Pulled", `Container image "${c.image}" already present on machine`, c.name);
+
+    // $(VAR) references in command and args expand with the container's environment.
+    let env: Map<string, string>;
+    try {
+      env = await this.resolveContainerEnv(c);
+    } catch (err) {
+      if (!(err instanceof ContainerConfigError)) throw err;
+      this.waiting.set(c.name, { reason: "CreateContainerConfigError", message: err.message });
+      this.event("Warning", "Failed", `Error: ${err.message}`, c.name);
+      this.wakeIn(RETRY_MS);
+      return false;
+    }
+    const lookup = (name: string) => env.get(name);
+    const command = c.command?.map((s) => expand(s, lookup));
+    const args = c.args?.map((s) => expand(s, lookup));
+
+    const image = resolveImage(this.env.images, c.image ?? "", {
+      ...(command ? { command } : {}),
+      ...(args ? { args } : {}),
+    });
 
     const mounts = this.volumes!.mountsFor(c);
     for (const m of mounts) {
@@ -410,7 +424,6 @@ export class PodWorker {
       record,
       proc,
       spec: c,
-      isInit,
       env: fullEnv,
       probes: [],
       results: {},
@@ -730,7 +743,7 @@ export class PodWorker {
   private async terminate(): Promise<void> {
     const deleting = this.removed || !!this.pod.metadata?.deletionTimestamp;
     this.state = "terminating";
-    clearTimeout(this.wakeTimer);
+    this.cancelWake();
     clearTimeout(this.refreshTimer);
     const grace = this.removed ? Math.min(this.gracePeriod(), MIN_GRACE_SECONDS) : this.gracePeriod();
     if (this.running.size) {
@@ -771,7 +784,7 @@ export class PodWorker {
 
   private finish(): void {
     this.state = "done";
-    clearTimeout(this.wakeTimer);
+    this.cancelWake();
     clearTimeout(this.refreshTimer);
     this.env.events.forget(this.uid);
     this.env.onDone(this.uid);
@@ -780,7 +793,7 @@ export class PodWorker {
   /** Agent shutdown: stop the containers (the pods stay in the apiserver) and clean up. */
   async shutdown(maxGraceSeconds: number): Promise<void> {
     this.shuttingDown = true;
-    clearTimeout(this.wakeTimer);
+    this.cancelWake();
     clearTimeout(this.refreshTimer);
     // Let a sync in progress finish, so that nothing starts after the teardown.
     while (this.syncing) await sleep(50);

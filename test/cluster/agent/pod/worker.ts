@@ -221,6 +221,8 @@ export class PodWorker {
     }
 
     if (!this.sandbox) {
+      // The kubelet reports the pod (Pending, ContainerCreating) before it builds the sandbox.
+      await this.writeStatus(false);
       try {
         const ip = this.env.ipam.allocate(this.uid);
         this.sandbox = await createSandbox(this.env.bridge, this.uid, ip);

@@ -23,6 +23,14 @@ export const STATUS_INJECTED = "injected";
 export const SIDECAR_NAME = "coordinator-ha-recovery";
 export const STATE_VOLUME = "coordinator-ha-state";
 export const TOKEN_VOLUME = "coordinator-ha-token";
+/**
+ * The sidecar's own Kubernetes API credentials (token for the apiserver's audience, cluster
+ * CA, namespace), so that it does not depend on the pod's automountServiceAccountToken. The
+ * name does not start with "kube-api-access-", so that the ServiceAccount admission plugin,
+ * which takes the first volume with that prefix for its own, never mounts this one into the
+ * app containers.
+ */
+export const KUBE_API_VOLUME = "coordinator-ha-kube-api";
 
 export const TOKEN_AUDIENCE = "coordinator-ha";
 export const DEFAULT_STATE_DIR = "/var/run/coordinator-ha/state";
@@ -30,6 +38,19 @@ export const DEFAULT_STATE_DIR = "/var/run/coordinator-ha/state";
 export const TOKEN_DIR = "/var/run/secrets/coordinator-ha";
 export const TOKEN_FILE = `${TOKEN_DIR}/token`;
 export const TOKEN_EXPIRATION_SECONDS = 3600;
+/**
+ * Where in-cluster clients (@kubernetes/client-node's loadFromCluster) look for their
+ * credentials. Exactly this string: the ServiceAccount admission plugin skips a container
+ * that already mounts something at it, compared as a plain string.
+ */
+export const KUBE_API_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+/**
+ * The lifetime the ServiceAccount admission plugin gives its own kube-api-access token
+ * (WarnOnlyBoundTokenExpirationSeconds). The apiserver recognizes it and, with
+ * --service-account-extend-token-expiration (the default), issues a longer-lived token
+ * that only warns when used after an hour, exactly as for every pod's default token.
+ */
+export const KUBE_API_TOKEN_EXPIRATION_SECONDS = 3607;
 
 export const DEFAULT_POD_SELECTOR = { "app.kubernetes.io/name": "coordinator" } as const;
 

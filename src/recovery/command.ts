@@ -1,6 +1,7 @@
 // `coordinator-ha recover`: the CLI edge of the recovery sidecar. Its configuration is the
 // env that the webhook injects (config.ts); its identity checks use the cluster's
-// service-account issuer, reached with the pod's default kube-api-access mount.
+// service-account issuer, reached with the API credentials that the webhook mounts into the
+// sidecar (volume coordinator-ha-kube-api), whatever the pod's automountServiceAccountToken.
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -12,12 +13,12 @@ import {
   type PodTokenVerifier,
 } from "../identity/index.ts";
 import { createLogger } from "../log.ts";
-import { TOKEN_AUDIENCE } from "../names.ts";
+import { KUBE_API_DIR, KUBE_API_VOLUME, TOKEN_AUDIENCE } from "../names.ts";
 import { ConfigError, parseSidecarConfig } from "./config.ts";
 import { startSidecar } from "./sidecar.ts";
 
-/** The token of the pod's default kube-api-access mount, which @kubernetes/client-node reads. */
-const API_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+/** The token that @kubernetes/client-node's loadFromCluster reads (re-read every minute). */
+const API_TOKEN_FILE = `${KUBE_API_DIR}/token`;
 
 export function registerRecoverCommand(program: Command): void {
   program
@@ -53,12 +54,13 @@ export function registerRecoverCommand(program: Command): void {
  * ("try again") meanwhile instead of the sidecar failing to start.
  */
 function inClusterVerifier(logger: Logger): PodTokenVerifier {
-  // Without the pod's API credentials no peer can ever be verified, and so no other pod
-  // can recover from this one: say so at startup, not only on the first peer request.
+  // Without API credentials no peer can ever be verified, and so no other pod can recover
+  // from this one: say so at startup, not only on the first peer request. The webhook always
+  // mounts them; this catches a sidecar that was added to a pod by other means.
   const missing = !process.env["KUBERNETES_SERVICE_HOST"]
     ? "KUBERNETES_SERVICE_HOST is not set"
     : !existsSync(API_TOKEN_FILE)
-      ? `${API_TOKEN_FILE} does not exist (automountServiceAccountToken: false?)`
+      ? `${API_TOKEN_FILE} does not exist (the coordinator-ha webhook mounts volume ${KUBE_API_VOLUME} there)`
       : undefined;
   if (missing) {
     logger.error(

@@ -11,7 +11,14 @@ import { withInjectedStatus } from "./annotations.ts";
 import type { Pod } from "./pod-shape.ts";
 import { appReadinessUrl } from "./readiness-url.ts";
 import type { RejectReason } from "./reasons.ts";
-import { sidecarContainer, stateMount, stateVolume, tokenVolume, type InjectionParams } from "./sidecar.ts";
+import {
+  kubeApiVolume,
+  sidecarContainer,
+  stateMount,
+  stateVolume,
+  tokenVolume,
+  type InjectionParams,
+} from "./sidecar.ts";
 
 export interface Conflict {
   reason: Extract<RejectReason, "state_dir_conflict" | "reserved_name">;
@@ -68,7 +75,9 @@ export function injectPod(original: Pod, params: InjectionParams): Pod {
   const sidecar = sidecarContainer(params, appReadinessUrl(app));
   const initContainers = [sidecar, ...(spec.initContainers ?? []).filter((c) => c.name !== SIDECAR_NAME)];
 
-  const volumes = upsertVolume(upsertVolume(spec.volumes ?? [], stateVolume()), tokenVolume());
+  // A volume that already carries one of our names (a pod spec copied from an injected pod)
+  // is replaced rather than added again, which the apiserver would refuse as a duplicate.
+  const volumes = [stateVolume(), tokenVolume(), kubeApiVolume()].reduce(upsertVolume, spec.volumes ?? []);
 
   const containers = spec.containers.map((container) => {
     const mounts = container.volumeMounts ?? [];

@@ -3,6 +3,9 @@
 import { basename } from "node:path/posix";
 import type { V1Container, V1EnvVar, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import {
+  KUBE_API_DIR,
+  KUBE_API_TOKEN_EXPIRATION_SECONDS,
+  KUBE_API_VOLUME,
   PEER_PORT,
   PEER_PORT_NAME,
   SIDECAR_NAME,
@@ -80,7 +83,14 @@ export function sidecarContainer(params: InjectionParams, appReadinessUrl: strin
       seccompProfile: { type: "RuntimeDefault" },
     },
     terminationMessagePolicy: "FallbackToLogsOnError",
-    volumeMounts: [stateMount(params.stateDir), { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }],
+    volumeMounts: [
+      stateMount(params.stateDir),
+      { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
+      // Its own API credentials where in-cluster clients look for them. A mount at this path
+      // also makes the ServiceAccount admission plugin, which the apiserver runs again after
+      // this webhook's patch, leave the sidecar alone instead of adding the pod's default one.
+      { name: KUBE_API_VOLUME, mountPath: KUBE_API_DIR, readOnly: true },
+    ],
   };
   if (params.imagePullPolicy) container.imagePullPolicy = params.imagePullPolicy;
   return container;
@@ -127,6 +137,31 @@ export function tokenVolume(): V1Volume {
             audience: TOKEN_AUDIENCE,
             expirationSeconds: TOKEN_EXPIRATION_SECONDS,
             path: basename(TOKEN_FILE),
+          },
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * The sidecar's Kubernetes API credentials, shaped like the kube-api-access volume of the
+ * ServiceAccount admission plugin: a token for the apiserver's own audience (no audience
+ * given), the cluster CA that the root-ca-cert-publisher puts into every namespace, and the
+ * namespace. The sidecar reads the issuer's keys with it to verify its peers' tokens, which
+ * every service account may (system:service-account-issuer-discovery). Because the webhook
+ * adds it, that works whatever the pod says about automountServiceAccountToken.
+ */
+export function kubeApiVolume(): V1Volume {
+  return {
+    name: KUBE_API_VOLUME,
+    projected: {
+      sources: [
+        { serviceAccountToken: { expirationSeconds: KUBE_API_TOKEN_EXPIRATION_SECONDS, path: "token" } },
+        { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+        {
+          downwardAPI: {
+            items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }],
           },
         },
       ],

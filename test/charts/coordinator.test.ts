@@ -52,8 +52,9 @@ describe("charts/coordinator", () => {
     expect(selects({ matchLabels: DEFAULT_POD_SELECTOR }, pod.metadata.labels)).toBe(true);
     expect(selects(sts.spec.selector, pod.metadata.labels)).toBe(true);
     expect(pod.spec.serviceAccountName).toBe("coordinator");
-    // The recovery sidecar reads the issuer's keys with the pod's default token, to verify
-    // peers; the ServiceAccount has no RBAC beyond the discovery every ServiceAccount has.
+    // The chart keeps Kubernetes' default token mount; the recovery sidecar no longer needs
+    // it (the webhook mounts its own API credentials). The ServiceAccount has no RBAC beyond
+    // the issuer discovery that every ServiceAccount has.
     expect(pod.spec.automountServiceAccountToken).not.toBe(false);
     expect(find(objects, "ServiceAccount").automountServiceAccountToken).not.toBe(false);
     expect(objects.filter((o) => o.kind.includes("Role"))).toEqual([]);

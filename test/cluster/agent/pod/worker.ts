@@ -85,6 +85,7 @@ const podDesc = (pod: Pod) => `${pod.metadata?.name}_${pod.metadata?.namespace}(
 
 export class PodWorker {
   private pod: Pod;
+  private readonly firstSeenStatus: PodStatus | undefined;
   private readonly uid: string;
   private readonly env: WorkerEnv;
   private readonly log: Logger;
@@ -114,6 +115,7 @@ export class PodWorker {
 
   constructor(pod: Pod, env: WorkerEnv) {
     this.pod = pod;
+    this.firstSeenStatus = pod.status;
     this.uid = pod.metadata?.uid ?? "";
     this.env = env;
     this.log = env.log.child({ pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, uid: this.uid });
@@ -453,12 +455,16 @@ export class PodWorker {
     return true;
   }
 
-  /** The restart count of the next run: one more than the last run, also across agent restarts. */
+  /**
+   * The restart count of the next run: one more than the last run. After a restart of the
+   * agent, the last run is the one the apiserver showed when this worker first saw the pod
+   * (the kubelet counts the runs in its log directory for the same purpose).
+   */
   private nextRestartCount(name: string, latest: ContainerRecord | undefined): number {
     if (latest) return latest.restartCount + 1;
     const all = [
-      ...(this.pod.status?.containerStatuses ?? []),
-      ...(this.pod.status?.initContainerStatuses ?? []),
+      ...(this.firstSeenStatus?.containerStatuses ?? []),
+      ...(this.firstSeenStatus?.initContainerStatuses ?? []),
     ];
     const api = all.find((s) => s.name === name);
     const ran = api && (api.state?.running || api.state?.terminated || api.lastState?.terminated);

@@ -6,10 +6,26 @@ import { COORDINATOR_API_PORT, COORDINATOR_PROBE_PORT, DEFAULT_STATE_DIR } from 
 import { startCoordinator } from "./server.ts";
 import { ExitCode, runSet, runVerify, type Output } from "./user-cli.ts";
 
-const terminal: Output = {
-  out: (line) => process.stdout.write(`${line}\n`),
-  err: (line) => process.stderr.write(`${line}\n`),
-};
+/**
+ * The user's terminal. Its stdout may be a pipe whose reader stops early
+ * (`coordinator-ha verify … | head -1`). A write then fails with EPIPE, which Node reports as
+ * an 'error' event that would crash the CLI with a stack trace and exit code 1 ("failed").
+ * Instead, the rest of the output is dropped, and the command still finishes what it was
+ * asked to do (a `set` that has printed "Waiting …" keeps waiting) and exits with its own code.
+ */
+function terminal(): Output {
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
+  return {
+    // The failed write has already destroyed the stream (the 'error' event comes later):
+    // later lines are not even attempted.
+    out: (line) => {
+      if (!process.stdout.destroyed) process.stdout.write(`${line}\n`);
+    },
+    err: (line) => process.stderr.write(`${line}\n`),
+  };
+}
 
 export function registerCoordinatorCommands(program: Command): void {
   program
@@ -57,7 +73,7 @@ export function registerCoordinatorCommands(program: Command): void {
       }
       process.exitCode = await runSet(
         { coordinator: flags.coordinator, manifestFile: flags.manifest, timeoutMs: seconds * 1000 },
-        terminal,
+        terminal(),
       );
     });
 
@@ -69,7 +85,7 @@ export function registerCoordinatorCommands(program: Command): void {
     .action(async (flags: { coordinator: string; expectPublicKey?: string }) => {
       process.exitCode = await runVerify(
         { coordinator: flags.coordinator, expectPublicKey: flags.expectPublicKey },
-        terminal,
+        terminal(),
       );
     });
 }

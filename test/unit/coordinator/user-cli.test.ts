@@ -1,7 +1,10 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startCoordinator, type RunningCoordinator } from "../../../src/coordinator/server.ts";
@@ -143,5 +146,72 @@ describe("coordinatorUrl", () => {
     expect(coordinatorUrl("coordinator:1313").href).toBe("http://coordinator:1313/");
     expect(coordinatorUrl("https://c.example:1313").href).toBe("https://c.example:1313/");
     expect(() => coordinatorUrl("ftp://c:1313")).toThrow(/host:port/);
+  });
+});
+
+describe("set and verify with a closed stdout (`coordinator-ha verify … | head -1`)", () => {
+  const cli = fileURLToPath(new URL("../../../src/cli.ts", import.meta.url));
+
+  /** Runs the CLI with the reading end of its stdout closed from the start. */
+  async function runWithClosedStdout(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const child = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy();
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const [code] = (await once(child, "close")) as [number | null];
+    return { code, stderr };
+  }
+
+  it("verify exits with its own code, quietly", async () => {
+    await runSet({ coordinator: url, manifestFile: await manifestFile('{"a":1}') }, terminal().io);
+    expect(await runWithClosedStdout(["verify", "-c", url])).toEqual({ code: ExitCode.Ok, stderr: "" });
+  });
+
+  it("set still sets the manifest and exits 0", async () => {
+    const file = await manifestFile('{"a":1}');
+    expect(await runWithClosedStdout(["set", "-c", url, "-m", file])).toEqual({
+      code: ExitCode.Ok,
+      stderr: "",
+    });
+    expect((await fetch(`http://${url}/v1/manifest`)).status).toBe(200);
+  });
+
+  it("set keeps waiting for the Coordinator after its first line could not be written", async () => {
+    // The first two connections fail, so `set` prints "Waiting …" into the closed pipe and
+    // retries; later ones reach the Coordinator.
+    let connections = 0;
+    const sockets = new Set<Socket>();
+    const flaky = createServer((socket) => {
+      sockets.add(socket);
+      if (++connections <= 2) {
+        socket.destroy();
+        return;
+      }
+      const upstream = connect(coordinator.apiPort, "127.0.0.1");
+      sockets.add(upstream);
+      socket.pipe(upstream).pipe(socket);
+      socket.on("error", () => upstream.destroy());
+      upstream.on("error", () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => flaky.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (flaky.address() as { port: number }).port;
+      const file = await manifestFile('{"a":1}');
+      const run = await runWithClosedStdout([
+        "set",
+        "-c",
+        `127.0.0.1:${port}`,
+        "-m",
+        file,
+        "--timeout",
+        "60",
+      ]);
+      expect(run).toEqual({ code: ExitCode.Ok, stderr: "" });
+      expect(connections).toBeGreaterThan(2);
+      expect((await fetch(`http://${url}/v1/manifest`)).status).toBe(200);
+    } finally {
+      flaky.close();
+      for (const socket of sockets) socket.destroy();
+    }
   });
 });

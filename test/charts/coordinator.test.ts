@@ -59,6 +59,9 @@ describe("charts/coordinator", () => {
     expect(find(objects, "ServiceAccount").automountServiceAccountToken).not.toBe(false);
     expect(objects.filter((o) => o.kind.includes("Role"))).toEqual([]);
     expect(pod.spec.terminationGracePeriodSeconds).toBeLessThanOrEqual(10);
+    // A deleted pod serves on until the proxies have dropped its endpoint.
+    expect(pod.spec.containers[0].lifecycle).toEqual({ preStop: { sleep: { seconds: 3 } } });
+    expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThan(3);
 
     const c = pod.spec.containers[0];
     expect(c.image).toBe(`${IMAGE_REPOSITORY}:${PACKAGE_VERSION}`);
@@ -93,6 +96,16 @@ describe("charts/coordinator", () => {
       ]);
       expect(selects({ matchLabels: svc.spec.selector }, pod.metadata.labels)).toBe(true);
     }
+  });
+
+  it("leaves the preStop sleep out when turned off, and on clusters without the sleep action", () => {
+    const container = (opts: Parameters<typeof render>[1]) =>
+      find(render(CHART, opts), "StatefulSet").spec.template.spec.containers[0];
+    expect(container({ values: { preStopSleepSeconds: 0 } }).lifecycle).toBeUndefined();
+    expect(container({ extraArgs: ["--kube-version", "1.29.0"] }).lifecycle).toBeUndefined();
+    expect(container({ extraArgs: ["--kube-version", "1.30.0"] }).lifecycle).toEqual({
+      preStop: { sleep: { seconds: 3 } },
+    });
   });
 
   it("rejects values that would break the selection", () => {

@@ -113,16 +113,18 @@ export function decideConfirmation(
         };
   if (saysTheSame(recoveredCondition(pod), desired)) return { kind: "unchanged", desired };
 
+  // The Event carries the condition's reason, so that `kubectl describe pod` (which prints
+  // Events but not condition reasons) shows it.
   const event: PodEvent =
     request.source === null
       ? {
           type: "Normal",
-          reason: "Initialized",
+          reason: Reason.Initialized,
           message: `Initialized with state ${request.digest} by its user`,
         }
       : {
           type: "Normal",
-          reason: "Recovered",
+          reason: Reason.RecoveredFromPeer,
           message: `Recovered state ${request.digest} from peer ${request.source}`,
         };
   return { kind: "write", desired, event };

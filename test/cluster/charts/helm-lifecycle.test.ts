@@ -230,7 +230,7 @@ describe("helm install, upgrade and uninstall of coordinator-ha", () => {
       "-n",
       appNamespace,
       "--field-selector",
-      "involvedObject.name=coordinator-1,reason=Recovered",
+      "involvedObject.name=coordinator-1,reason=RecoveredFromPeer",
       "-o",
       "name",
     ]);

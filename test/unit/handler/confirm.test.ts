@@ -50,7 +50,7 @@ describe("decideConfirmation", () => {
       desired: { status: "True", reason: "RecoveredFromPeer" },
       event: {
         type: "Normal",
-        reason: "Recovered",
+        reason: "RecoveredFromPeer",
         message: `Recovered state ${DIGEST} from peer coordinator-0`,
       },
     });

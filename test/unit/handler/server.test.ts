@@ -168,7 +168,7 @@ describe("POST /v1/recovered", () => {
     expect(cluster.events).toHaveLength(1);
     expect(cluster.events[0]).toMatchObject({
       involvedObject: { kind: "Pod", name: "coordinator-1", uid: uidOf(1) },
-      reason: "Recovered",
+      reason: "RecoveredFromPeer",
       message: `Recovered state ${DIGEST} from peer coordinator-0`,
       type: "Normal",
       reportingComponent: "coordinator-ha-handler",

@@ -424,7 +424,10 @@ describe("the event handler on the local cluster", () => {
     });
     expect(reply).toMatchObject({ status: 200, body: { changed: true, reason: "RecoveredFromPeer" } });
     expect(await recovered("coordinator-1")).toMatchObject({ status: "True", reason: "RecoveredFromPeer" });
-    const recorded = await eventually("the RecoveredFromPeer Event", async () => (await events("coordinator-1"))[0]);
+    const recorded = await eventually(
+      "the RecoveredFromPeer Event",
+      async () => (await events("coordinator-1"))[0],
+    );
     expect(recorded.reason).toBe("RecoveredFromPeer");
     expect(recorded.message).toBe(`Recovered state ${DIGEST} from peer coordinator-0`);
   });

@@ -145,6 +145,8 @@ async function main(): Promise<void> {
     clientCA: clusterCA(kc),
     logRange: (namespace, pod, container, previous) =>
       manager.byName(namespace, pod)?.logRange(container, previous),
+    execTarget: (namespace, pod, container) => manager.byName(namespace, pod)?.execTarget(container),
+    podIP: (namespace, pod) => manager.byName(namespace, pod)?.podIP(),
     log,
   });
   // Ready last: the scheduler binds pods to the node as soon as it is Ready.

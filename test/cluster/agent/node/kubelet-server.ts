@@ -1,13 +1,18 @@
-// The part of the kubelet's HTTPS API that `kubectl logs` needs: the apiserver proxies
-// GET /containerLogs/<namespace>/<pod>/<container> to the node's address on port 10250,
-// authenticating with a client certificate from the cluster CA. Supported parameters:
-// follow, previous, tailLines, limitBytes. exec, attach and port-forward are not served.
+// The parts of the kubelet's HTTPS API that kubectl's logs, exec and port-forward reach
+// through the apiserver, on the node's address, port 10250. The apiserver authenticates
+// with a client certificate from the cluster CA.
+//   GET /containerLogs/<ns>/<pod>/<container>  follow, previous, tailLines, limitBytes
+//   /exec/<ns>/<pod>/<container>               SPDY/3.1, v4.channel.k8s.io (no attach)
+//   /portForward/<ns>/<pod>                     SPDY/3.1, portforward.k8s.io
 import { createReadStream, statSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { createCa, issueServingCert } from "../../../../webhook-certs/x509.ts";
 import type { LogRange } from "../pod/worker.ts";
+import { SpdyServerConnection } from "./spdy.ts";
+import { execOptions, serveExec, servePortForward, type ExecTarget } from "./streaming.ts";
 
 export const KUBELET_PORT = 10250;
 const FOLLOW_POLL_MS = 200;
@@ -23,6 +28,9 @@ export interface KubeletServerOptions {
     container: string,
     previous: boolean,
   ) => LogRange | string | undefined;
+  /** Where a command for the container runs; a string says why it cannot. */
+  execTarget: (namespace: string, pod: string, container: string) => ExecTarget | string | undefined;
+  podIP: (namespace: string, pod: string) => string | undefined;
   log: Logger;
 }
 
@@ -92,6 +100,73 @@ async function serveLogs(
   res.end();
 }
 
+/** The protocol both sides speak: the first the client offers that the server accepts. */
+export function negotiate(
+  offered: string | string[] | undefined,
+  accepted: readonly string[],
+): string | undefined {
+  const list = (Array.isArray(offered) ? offered.join(",") : (offered ?? "")).split(",").map((p) => p.trim());
+  return list.find((p) => accepted.includes(p));
+}
+
+function refuse(socket: Duplex, code: number, reason: string, message: string): void {
+  socket.end(
+    `HTTP/1.1 ${code} ${reason}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(message)}\r\nConnection: close\r\n\r\n${message}`,
+  );
+}
+
+/** Switches an exec or port-forward request to SPDY and serves it. */
+function upgrade(opts: KubeletServerOptions, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const url = new URL(req.url ?? "/", "https://node");
+  const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+  if (!/spdy\/3\.1/i.test(req.headers.upgrade ?? "")) {
+    return refuse(socket, 400, "Bad Request", "the node agent streams over SPDY/3.1 only");
+  }
+  let protocol: string | undefined;
+  let start: (conn: SpdyServerConnection) => void;
+  if (parts[0] === "portForward" && (parts.length === 3 || parts.length === 4)) {
+    const [, namespace, pod] = parts as [string, string, string];
+    const ip = opts.podIP(namespace, pod);
+    if (!ip)
+      return refuse(
+        socket,
+        404,
+        "Not Found",
+        `pod "${pod}" in namespace "${namespace}" is not running on node ${opts.nodeName}`,
+      );
+    protocol = negotiate(req.headers["x-stream-protocol-version"], ["portforward.k8s.io"]);
+    start = (conn) => servePortForward(conn, ip, `${namespace}/${pod}`);
+  } else if (parts[0] === "exec" && (parts.length === 4 || parts.length === 5)) {
+    const [namespace, pod] = [parts[1]!, parts[2]!];
+    const container = parts.at(-1)!;
+    const target = opts.execTarget(namespace, pod, container);
+    if (target === undefined)
+      return refuse(
+        socket,
+        404,
+        "Not Found",
+        `pod "${pod}" in namespace "${namespace}" is not on node ${opts.nodeName}`,
+      );
+    if (typeof target === "string") return refuse(socket, 400, "Bad Request", target);
+    const exec = execOptions(url.searchParams);
+    if (typeof exec === "string") return refuse(socket, 400, "Bad Request", exec);
+    protocol = negotiate(req.headers["x-stream-protocol-version"], ["v4.channel.k8s.io"]);
+    start = (conn) =>
+      void serveExec(conn, target, exec).catch((err: unknown) => {
+        opts.log.warn({ err: String(err) }, "exec failed");
+        conn.close();
+      });
+  } else {
+    return refuse(socket, 404, "Not Found", `${url.pathname} is not served by the node agent`);
+  }
+  if (!protocol) return refuse(socket, 403, "Forbidden", "unable to upgrade: unable to negotiate protocol");
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\nX-Stream-Protocol-Version: ${protocol}\r\n\r\n`,
+  );
+  if (head.length) socket.unshift(head);
+  start(new SpdyServerConnection(socket));
+}
+
 export async function startKubeletServer(opts: KubeletServerOptions): Promise<Server> {
   // A self-signed serving certificate, as a kubelet without a signed one has.
   const ca = await createCa({ commonName: `${opts.nodeName}-ca@${Math.floor(Date.now() / 1000)}` });
@@ -112,8 +187,7 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Se
       };
       if (url.pathname === "/healthz") return reply(200, "ok");
       const m = /^\/containerLogs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
-      if (req.method !== "GET" || !m)
-        return reply(404, `${url.pathname} is not served by the node agent (only container logs are)`);
+      if (req.method !== "GET" || !m) return reply(404, `${url.pathname} is not served by the node agent`);
       const [, namespace, pod, container] = m.map(decodeURIComponent) as [string, string, string, string];
       const range = opts.logRange(namespace, pod, container, url.searchParams.get("previous") === "true");
       if (range === undefined)
@@ -124,6 +198,9 @@ export async function startKubeletServer(opts: KubeletServerOptions): Promise<Se
         res.destroy();
       });
     },
+  );
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+    upgrade(opts, req, socket, head),
   );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -15,6 +15,7 @@ import type { Container, Pod, PodStatus, Service } from "../kube/wire.ts";
 import { ImagePullError, resolveImage, type ImageMap } from "../images.ts";
 import type { Ipam } from "../network/ipam.ts";
 import type { HostsTarget } from "../network/service-proxy.ts";
+import type { ExecTarget } from "../node/streaming.ts";
 import { createSandbox, deleteSandbox, type BridgeConfig, type Sandbox } from "../network/sandbox.ts";
 import { computePodActions } from "./actions.ts";
 import { Backoff, goDuration } from "./backoff.ts";
@@ -70,6 +71,7 @@ interface RunningContainer {
   proc: ContainerProcess;
   spec: Container;
   env: Record<string, string>;
+  workingDir: string;
   probes: ProbeWorker[];
   results: Partial<Record<ProbeKind, ProbeResult>>;
   killing: boolean;
@@ -429,6 +431,7 @@ export class PodWorker {
       proc,
       spec: c,
       env: fullEnv,
+      workingDir,
       probes: [],
       results: {},
       killing: false,
@@ -510,6 +513,18 @@ export class PodWorker {
       ...(next !== undefined ? { end: next } : {}),
       running: run.state === "running",
     };
+  }
+
+  /** The pod's address while its sandbox exists (port-forward). */
+  podIP(): string | undefined {
+    return this.sandbox ? this.ips[0] : undefined;
+  }
+
+  /** Where `kubectl exec` runs a command for a container; a string says why it cannot. */
+  execTarget(container: string): ExecTarget | string {
+    const rc = [...this.running.values()].find((r) => r.spec.name === container);
+    if (!rc) return `container "${container}" in pod "${this.pod.metadata?.name}" is not running`;
+    return { pid: rc.proc.pid, env: rc.env, workingDir: rc.workingDir, nsenter: this.env.tools.nsenter };
   }
 
   logFile(container: string): string {

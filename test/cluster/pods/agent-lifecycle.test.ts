@@ -1,7 +1,7 @@
 // Container lifecycle as the kubelet runs it: init containers in order, a native sidecar that
 // holds the app back until its startup probe passes, a memory-backed emptyDir shared by all
 // containers of the pod, and a crashing container restarted with back-off.
-import type { V1ContainerStatus } from "@kubernetes/client-node";
+import { CoreV1Api, type V1ContainerStatus } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runOk } from "../../charts/helm.ts";
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from "../kube.ts";
@@ -151,5 +151,35 @@ describe("container lifecycle", () => {
     expect(pod.status?.containerStatuses?.[0]?.state?.waiting?.message).toMatch(
       /"registry\.example\/unknown\/app:1\.0".*test\/cluster\/agent\/images\.yaml/,
     );
+  });
+
+  it("stops the app containers first, then the sidecars in reverse order", async () => {
+    // Each container notes when its SIGTERM arrived; the app takes a second to stop.
+    const trap = (name: string, linger: number) =>
+      `trap 'echo "${name} TERM $(date +%s%N)"; sleep ${linger}; echo "${name} EXIT $(date +%s%N)"; exit 0' TERM; while :; do sleep 0.1; done`;
+    const sidecar = (name: string) => ({
+      name,
+      image: "busybox",
+      restartPolicy: "Always",
+      command: ["sh", "-c", trap(name, 0)],
+    });
+    await createPod(kc, namespace, "ordered-stop", {
+      terminationGracePeriodSeconds: 10,
+      initContainers: [sidecar("first"), sidecar("second")],
+      containers: [{ name: "app", image: "busybox", command: ["sh", "-c", trap("app", 1)] }],
+    });
+    await waitForPod(kc, namespace, "ordered-stop", "Ready", isReady);
+    await kc.makeApiClient(CoreV1Api).deleteNamespacedPod({ namespace, name: "ordered-stop" });
+    const at = (name: string, what: "TERM" | "EXIT") =>
+      eventually(`${name} ${what}`, async () => {
+        const m = new RegExp(`^${name} ${what} (\\d+)$`, "m").exec(
+          containerLog(namespace, "ordered-stop", name),
+        );
+        return m ? BigInt(m[1]!) : undefined;
+      });
+    const appExit = await at("app", "EXIT");
+    const [second, first] = [await at("second", "TERM"), await at("first", "TERM")];
+    expect(second).toBeGreaterThan(appExit);
+    expect(first).toBeGreaterThan(second);
   });
 });

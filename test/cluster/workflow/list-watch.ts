@@ -48,7 +48,7 @@ export async function listWatch<T extends { metadata?: { resourceVersion?: strin
         allowWatchBookmarks: true,
         timeoutSeconds: WATCH_SECONDS,
       },
-      (type: string, object: T & { code?: number }) => {
+      (type: string, object: T) => {
         if (type === "ERROR") {
           // 410 Gone: the resourceVersion is too old to resume from.
           expired = true;
@@ -59,6 +59,8 @@ export async function listWatch<T extends { metadata?: { resourceVersion?: strin
       },
       (err: unknown) => void resume(Boolean(err) || expired),
     );
+    // Stopped while the watch was being opened.
+    if (stopped) abort.abort();
   };
 
   const resume = async (mustRelist: boolean): Promise<void> => {

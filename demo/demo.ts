@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
 import { REPO_ROOT, tool } from "../test/charts/helm.ts";
-import { down, up } from "../test/cluster/launcher/cluster.ts";
+import { down, requireRoot, up } from "../test/cluster/launcher/cluster.ts";
 import {
   UserFiles,
   parseState,
@@ -209,6 +209,8 @@ async function main(): Promise<void> {
   });
 
   try {
+    // Before minutes of building, not after.
+    if (!opts.image) requireRoot();
     await phase("Build what is missing", async () => {
       await buildCli();
       if (!opts.image) {
@@ -323,21 +325,23 @@ async function main(): Promise<void> {
     process.exitCode = 1;
   } finally {
     reach?.close();
-    await phase(
-      opts.keep ? "Leave everything running (--keep)" : "Tear down",
-      async () => {
-        if (opts.keep) return;
-        for (const line of installed.reverse()) await sh?.run(line, { check: false });
-        if (startedCluster) {
-          say(bold("$ npm run cluster:down"));
-          await down((msg) => say(dim(`[cluster] ${msg}`)));
-        }
-      },
-      { always: true },
-    ).catch((err: Error) => {
-      say(`error while tearing down: ${err.message}`);
-      process.exitCode = 1;
-    });
+    if (installed.length > 0 || startedCluster || opts.keep) {
+      await phase(
+        opts.keep ? "Leave everything running (--keep)" : "Tear down",
+        async () => {
+          if (opts.keep) return;
+          for (const line of installed.reverse()) await sh?.run(line, { check: false });
+          if (startedCluster) {
+            say(bold("$ npm run cluster:down"));
+            await down((msg) => say(dim(`[cluster] ${msg}`)));
+          }
+        },
+        { always: true },
+      ).catch((err: Error) => {
+        say(`error while tearing down: ${err.message}`);
+        process.exitCode = 1;
+      });
+    }
     files.remove();
     say();
     say(bold("Timings"));

@@ -112,7 +112,7 @@ const GRACE_MS: Record<Component, number> = {
   agent: 90_000,
 };
 
-function requireRoot(): void {
+export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new Error(
       "the local cluster needs root: it creates the bridge " +

@@ -21,6 +21,7 @@ describe("charts/coordinator", () => {
   it("is called coordinator whatever the release is called", () => {
     const objects = render(CHART, { release: "my-release", namespace: "demo" });
     expect(kinds(objects)).toEqual([
+      "PodDisruptionBudget/coordinator",
       "Service/coordinator",
       "Service/coordinator-ready",
       "ServiceAccount/coordinator",
@@ -31,6 +32,7 @@ describe("charts/coordinator", () => {
   it("takes another name from fullnameOverride", () => {
     const objects = render(CHART, { values: { fullnameOverride: "coord" } });
     expect(kinds(objects)).toEqual([
+      "PodDisruptionBudget/coord",
       "Service/coord",
       "Service/coord-ready",
       "ServiceAccount/coord",
@@ -106,6 +108,15 @@ describe("charts/coordinator", () => {
     expect(container({ extraArgs: ["--kube-version", "1.30.0"] }).lifecycle).toEqual({
       preStop: { sleep: { seconds: 3 } },
     });
+  });
+
+  it("lets a node drain evict one Coordinator at a time", () => {
+    const objects = render(CHART);
+    const pdb = find(objects, "PodDisruptionBudget");
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    expect(selects(pdb.spec.selector, find(objects, "StatefulSet").spec.template.metadata.labels)).toBe(true);
+    const off = render(CHART, { values: { podDisruptionBudget: { enabled: false } } });
+    expect(off.filter((o) => o.kind === "PodDisruptionBudget")).toEqual([]);
   });
 
   it("rejects values that would break the selection", () => {

@@ -3,7 +3,8 @@
 // a peer before the next one starts), and rolls the StatefulSet and deletes single pods while
 // an availability probe keeps calling the Coordinator. Every command and its output, and the
 // probe's counts, go to the test output.
-import type { V1Pod } from "@kubernetes/client-node";
+import { setTimeout as sleep } from "node:timers/promises";
+import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RECOVERED_CONDITION, Reason } from "../../../src/names.ts";
 import { eventually } from "../kube.ts";
@@ -176,6 +177,57 @@ describe("the operator guide's workflow", () => {
       status: "True",
       reason: Reason.RecoveredFromPeer,
     });
+    await w.sh.run(GET_PODS);
+    await verifyAll();
+    expectAvailable(reports.at(-1)!);
+  });
+
+  it("evictions as a node drain makes them: one pod at a time, and the Coordinator stays available", async () => {
+    await w.sh.run("kubectl get poddisruptionbudget coordinator");
+    const before = await uids();
+    const core = w.kc.makeApiClient(CoreV1Api);
+    let refused = 0;
+    // As `kubectl drain` does: ask to evict every pod at once, and retry each refused one.
+    const evict = async (name: string) => {
+      for (;;) {
+        try {
+          await core.createNamespacedPodEviction({
+            name,
+            namespace: w.namespace,
+            body: { metadata: { name } },
+          });
+          return;
+        } catch (err) {
+          if ((err as { code?: number }).code !== 429) throw err;
+          refused++;
+          await sleep(1000);
+        }
+      }
+    };
+    const probe = await startProbe({
+      kc: w.kc,
+      namespace: w.namespace,
+      service: "coordinator-ready",
+      serviceAddress: await w.serviceAddress("coordinator-ready"),
+      publicKey: state.publicKey,
+    });
+    try {
+      await Promise.all(PODS.map(evict));
+      await eventually(
+        "three new pods, Ready",
+        async () => {
+          const pods = await Promise.all(PODS.map((p) => w.pod(p).catch(() => undefined)));
+          return pods.every((p, i) => p && p.metadata!.uid !== before[PODS[i]!] && isReady(p))
+            ? pods
+            : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 500 },
+      );
+    } finally {
+      reports.push(await stopProbe(probe));
+    }
+    console.log(`evictions refused by the PodDisruptionBudget (and retried): ${refused}`);
+    expect(refused).toBeGreaterThan(0);
     await w.sh.run(GET_PODS);
     await verifyAll();
     expectAvailable(reports.at(-1)!);

@@ -376,9 +376,8 @@ async function install(sh: Shell, opts: Options, undo: string[]): Promise<void> 
   if (existing.some(Boolean)) {
     if (opts.image) {
       throw new Error(
-        `this cluster already has the release${existing[0] ? ` coordinator-ha (namespace ${SYSTEM_NAMESPACE})` : ""}` +
-          `${existing[1] ? " coordinator" : ""}: the demo installs its own. Remove them first: ` +
-          uninstall.filter((_, i) => existing[i]).join("; "),
+        "this cluster already has the Helm releases that the demo installs. If they are an earlier " +
+          `demo's, remove them first: ${uninstall.filter((_, i) => existing[i]).join("; ")}`,
       );
     }
     say("The local cluster still has the releases of an earlier demo (--keep): removing them first.");
@@ -399,8 +398,12 @@ async function install(sh: Shell, opts: Options, undo: string[]): Promise<void> 
 }
 
 function imageValues(image: ImageRef): string {
-  const pin = image.digest ? `image.digest=${image.digest}` : `image.tag=${image.tag}`;
-  return ` --set image.repository=${image.repository} --set ${pin}`;
+  const pin = image.digest
+    ? ` --set image.digest=${image.digest}`
+    : image.tag
+      ? ` --set image.tag=${image.tag}`
+      : "";
+  return ` --set image.repository=${image.repository}${pin}`;
 }
 
 /** Repeats a command quietly until its output satisfies ok. */

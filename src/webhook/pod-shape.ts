@@ -13,6 +13,13 @@ const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null 
 const isOptional = (v: unknown, check: (v: unknown) => boolean): boolean =>
   v === undefined || v === null || check(v);
 const isString = (v: unknown): v is string => typeof v === "string";
+const isStringMap = (v: unknown): boolean => isObject(v) && Object.values(v).every(isString);
+const isObjectList = (v: unknown): boolean => Array.isArray(v) && v.every(isObject);
+const isMount = (v: unknown): boolean => isObject(v) && isString(v["mountPath"]);
+const isMountList = (v: unknown): boolean => Array.isArray(v) && v.every(isMount);
+const isPort = (v: unknown): boolean => isString(v) || typeof v === "number";
+const isHttpGet = (v: unknown): boolean =>
+  isObject(v) && isPort(v["port"]) && isOptional(v["path"], isString) && isOptional(v["scheme"], isString);
 
 /** The object as a Pod, or what is wrong with it (naming the field). */
 export function checkPod(object: unknown): { pod: Pod } | { problem: string } {
@@ -29,7 +36,7 @@ function podProblem(object: unknown): string | undefined {
   const metadata = object["metadata"];
   if (!isOptional(metadata, isObject)) return "request.object.metadata is not an object";
   const annotations = isObject(metadata) ? metadata["annotations"] : undefined;
-  if (!isOptional(annotations, (a) => isObject(a) && Object.values(a).every(isString))) {
+  if (!isOptional(annotations, isStringMap)) {
     return "request.object.metadata.annotations is not a map of strings";
   }
 
@@ -39,41 +46,33 @@ function podProblem(object: unknown): string | undefined {
   if (!Array.isArray(containers) || containers.length === 0) {
     return "request.object.spec.containers is missing or empty: not a Pod";
   }
-  for (const field of ["initContainers", "volumes", "readinessGates"]) {
-    const list = spec[field];
-    if (!isOptional(list, (l) => Array.isArray(l) && l.every(isObject))) {
+  for (const field of LIST_FIELDS) {
+    if (!isOptional(spec[field], isObjectList))
       return `request.object.spec.${field} is not a list of objects`;
-    }
   }
-  return containers.map((c, i) => containerProblem(c, `request.object.spec.containers[${i}]`)).find(Boolean);
-}
-
-function containerProblem(container: unknown, at: string): string | undefined {
-  if (!isObject(container)) return `${at} is not an object`;
-  if (!isString(container["name"])) return `${at}.name is missing`;
-  const mounts = container["volumeMounts"];
-  if (
-    !isOptional(mounts, (l) => Array.isArray(l) && l.every((m) => isObject(m) && isString(m["mountPath"])))
-  ) {
-    return `${at}.volumeMounts is not a list of mounts with a mountPath`;
-  }
-  const ports = container["ports"];
-  if (!isOptional(ports, (l) => Array.isArray(l) && l.every(isObject)))
-    return `${at}.ports is not a list of objects`;
-  const probe = container["readinessProbe"];
-  if (!isOptional(probe, isObject)) return `${at}.readinessProbe is not an object`;
-  const httpGet = isObject(probe) ? probe["httpGet"] : undefined;
-  if (
-    !isOptional(
-      httpGet,
-      (h) =>
-        isObject(h) &&
-        (isString(h["port"]) || typeof h["port"] === "number") &&
-        isOptional(h["path"], isString) &&
-        isOptional(h["scheme"], isString),
-    )
-  ) {
-    return `${at}.readinessProbe.httpGet needs a port (number or name), and path and scheme must be strings`;
+  for (let i = 0; i < containers.length; i++) {
+    const problem = containerProblem(containers[i], i);
+    if (problem !== undefined) return problem;
   }
   return undefined;
 }
+
+const LIST_FIELDS = ["initContainers", "volumes", "readinessGates"] as const;
+
+function containerProblem(container: unknown, i: number): string | undefined {
+  if (!isObject(container)) return `${containerAt(i)} is not an object`;
+  if (!isString(container["name"])) return `${containerAt(i)}.name is missing`;
+  if (!isOptional(container["volumeMounts"], isMountList)) {
+    return `${containerAt(i)}.volumeMounts is not a list of mounts with a mountPath`;
+  }
+  if (!isOptional(container["ports"], isObjectList))
+    return `${containerAt(i)}.ports is not a list of objects`;
+  const probe = container["readinessProbe"];
+  if (!isOptional(probe, isObject)) return `${containerAt(i)}.readinessProbe is not an object`;
+  if (isObject(probe) && !isOptional(probe["httpGet"], isHttpGet)) {
+    return `${containerAt(i)}.readinessProbe.httpGet needs a port (number or name), and path and scheme must be strings`;
+  }
+  return undefined;
+}
+
+const containerAt = (i: number): string => `request.object.spec.containers[${i}]`;

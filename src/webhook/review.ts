@@ -98,18 +98,15 @@ export function review(body: unknown, params: InjectionParams): ReviewResult {
     return badRequest("invalid_review", "AdmissionReview request has no operation", subject);
   }
 
-  const allow = (reason: SkipReason) =>
-    answer({ uid, allowed: true }, "skipped", reason, skipReasons[reason], subject);
-
-  if (!isPodRequest(request)) return allow("not_pod");
-  if (operation !== "CREATE") return allow("not_create");
+  if (!isPodRequest(request)) return skip(uid, "not_pod", subject);
+  if (operation !== "CREATE") return skip(uid, "not_create", subject);
 
   const checked = checkPod(request["object"]);
   if ("problem" in checked) return badRequest("object_not_pod", checked.problem, subject);
   const pod = checked.pod;
 
-  if (isOptedOut(pod)) return allow("opted_out");
-  if (isInjected(pod)) return allow("already_injected");
+  if (isOptedOut(pod)) return skip(uid, "opted_out", subject);
+  if (isInjected(pod)) return skip(uid, "already_injected", subject);
 
   const conflict = findConflict(pod, params.stateDir);
   if (conflict) {
@@ -150,11 +147,17 @@ function subjectOf(request: Json): Subject {
   // A pod made from generateName has no name yet at admission time.
   const object = request["object"];
   const metadata = isObject(object) && isObject(object["metadata"]) ? object["metadata"] : {};
-  const name = [request["name"], metadata["name"], metadata["generateName"]].find(
-    (n): n is string => typeof n === "string" && n !== "",
-  );
+  const name = nonEmpty(request["name"]) ?? nonEmpty(metadata["name"]) ?? nonEmpty(metadata["generateName"]);
   if (name !== undefined) subject.pod = name;
   return subject;
+}
+
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+function skip(uid: string, reason: SkipReason, subject: Subject): ReviewResult {
+  return answer({ uid, allowed: true }, "skipped", reason, skipReasons[reason], subject);
 }
 
 function answer(

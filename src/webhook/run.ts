@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { createRegistry } from "../http/metrics.ts";
 import { startTlsServer } from "../http/tls-server.ts";
 import type { WebhookConfig } from "./config.ts";
-import { watchHandlerCa } from "./handler-ca.ts";
+import { watchHandlerCa, type HandlerCa } from "./handler-ca.ts";
 import { webhookMetrics } from "./metrics.ts";
 import { createWebhookApp } from "./server.ts";
 import type { InjectionParams } from "./sidecar.ts";
@@ -30,7 +30,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     logger,
     registry,
     metrics: webhookMetrics(registry),
-    params: () => ({ ...fixed, handlerCa: handlerCa?.current() ?? "" }),
+    params: currentParams(fixed, handlerCa),
     // Nothing to wait for: once it listens, the webhook can answer. (A pod being deleted
     // leaves the Service's endpoints on its own; the drain below covers the requests
     // that are already on their way.)
@@ -72,5 +72,21 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
       await server.close();
       handlerCa?.close();
     },
+  };
+}
+
+/**
+ * The injection parameters as of now. Only the handler CA can change while the webhook
+ * runs, so a new object is made when it does, not on every request.
+ */
+function currentParams(
+  fixed: Omit<InjectionParams, "handlerCa">,
+  handlerCa: HandlerCa | undefined,
+): () => InjectionParams {
+  let params: InjectionParams = { ...fixed, handlerCa: handlerCa?.current() ?? "" };
+  return () => {
+    const pem = handlerCa?.current() ?? "";
+    if (pem !== params.handlerCa) params = { ...fixed, handlerCa: pem };
+    return params;
   };
 }

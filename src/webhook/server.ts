@@ -25,6 +25,10 @@ export interface WebhookAppOptions {
 
 export function createWebhookApp(opts: WebhookAppOptions): express.Express {
   const { logger, metrics } = opts;
+  // The line about each admission request has a fixed set of fields (who the request is
+  // about and what became of it), none of them secret. It skips the wildcard redaction that
+  // createLogger applies to every line, which adds about two thirds to the cost of a line.
+  const requestLog = logger.child({}, { redact: [] });
   const app = express();
   app.disable("x-powered-by");
   // Every answer is unique to its request: hashing it for an ETag is wasted work.
@@ -40,8 +44,8 @@ export function createWebhookApp(opts: WebhookAppOptions): express.Express {
       reason: entry.reason || undefined,
       durationMs: Math.round(seconds * 1e4) / 10,
     };
-    if (status === 200) logger.info(line, entry.message);
-    else logger.warn({ ...line, status }, entry.message);
+    if (status === 200) requestLog.info(line, entry.message);
+    else requestLog.warn({ ...line, status }, entry.message);
   };
 
   app.post(

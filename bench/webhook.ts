@@ -1,17 +1,23 @@
-// npm run bench:webhook: POST /mutate throughput and latency of the built webhook at
+// npm run bench:webhook: POST /mutate throughput, latency and CPU cost of the built webhook at
 // concurrency 32, against baseline servers with the same TLS and HTTP stack that answer a
 // fixed "allowed" AdmissionReview (bench/baseline-server.ts):
-//   baseline       answers with the very bytes the webhook sends for the benchmark pod
-//                  (its patch included), so the difference is the webhook's own work;
-//   baseline-bare  answers without a patch (about 120 bytes instead of about 3.5 KiB). On a
-//                  2-core machine the load generator shares the CPU, so this one also shows
-//                  what receiving the larger answer costs the client.
-// All run as their own processes, in alternating rounds, so that load from other work on
-// the machine hits them alike.
+//   baseline       answers with the very bytes the webhook sends for the benchmark pod (its
+//                  patch included): the goal's reference; the difference is the webhook's
+//                  own work;
+//   baseline-bare  answers without a patch (about 120 bytes instead of about 4 KiB), to show
+//                  what carrying the patch costs the stack.
+// The servers, and the load generator (bench/load.ts, started anew for every round), are
+// processes of their own. Rounds alternate between the servers, so that load from other
+// work on the machine hits them alike.
+//
+// Each round reports throughput, p50/p99 latency, the server's CPU time per request (from
+// /proc on Linux: unlike throughput, it hardly depends on what else the machine does) and
+// the load generator's CPU use. A generator near a full core measures itself, not the
+// server; such a round is marked.
 //
 // Goals: webhook throughput >= 0.7 x baseline, webhook p99 < 20 ms.
-// Knobs: BENCH_SECONDS (per round, default 5), BENCH_ROUNDS (per server, default 3).
-import { spawn, type ChildProcess } from "node:child_process";
+// Knobs: BENCH_SECONDS (per round, default 6), BENCH_ROUNDS (per server, default 5).
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { createServer } from "node:net";
@@ -21,11 +27,13 @@ import { fileURLToPath } from "node:url";
 import { createCa, issueServingCert } from "../webhook-certs/x509.ts";
 
 const CONCURRENCY = 32;
-const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 5);
-const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 3);
-const WARMUP_SECONDS = 1;
+const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 6);
+const ROUNDS = Number(process.env["BENCH_ROUNDS"] ?? 5);
+const WARMUP_SECONDS = 2;
 const GOAL_RATIO = 0.7;
 const GOAL_P99_MS = 20;
+/** A generator busier than this (share of one core) may be what limits the round. */
+const GENERATOR_SATURATED = 0.9;
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 
@@ -34,14 +42,17 @@ type Name = "baseline" | "baseline-bare" | "webhook";
 interface Target {
   name: Name;
   port: number;
-  agent: Agent;
   process: ChildProcess;
 }
 
 interface Round {
   requests: number;
   seconds: number;
-  latenciesMs: number[];
+  latenciesMs: Float64Array;
+  /** The load generator's CPU time over the round's duration (1 = one full core). */
+  generatorLoad: number;
+  /** The server's CPU time per request, or undefined where /proc is not available. */
+  serverCpuUs: number | undefined;
 }
 
 /** A Contrast-like Coordinator pod CREATE: the webhook injects it on every request. */
@@ -68,16 +79,22 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-function post(target: Target, path: string, payload?: string): Promise<{ status: number; text: string }> {
+/** One request outside the measurement: readiness and the answers to compare against. */
+function post(
+  port: number,
+  ca: string,
+  path: string,
+  payload?: string,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       {
         host: "127.0.0.1",
         servername: "localhost",
-        port: target.port,
+        port,
         method: payload ? "POST" : "GET",
         path,
-        agent: target.agent,
+        agent: new Agent({ ca }),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -98,16 +115,10 @@ async function start(name: Name, args: string[], ca: string): Promise<Target> {
   const child = spawn(process.execPath, [...args, "--port", String(port)], {
     stdio: ["ignore", "ignore", "inherit"],
   });
-  const target: Target = {
-    name,
-    port,
-    process: child,
-    agent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY, ca }),
-  };
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
     try {
-      if ((await post(target, "/healthz")).status === 200) return target;
+      if ((await post(port, ca, "/healthz")).status === 200) return { name, port, process: child };
     } catch {
       // not listening yet
     }
@@ -115,23 +126,38 @@ async function start(name: Name, args: string[], ca: string): Promise<Target> {
   }
 }
 
-async function run(target: Target, seconds: number): Promise<Round> {
-  const latenciesMs: number[] = [];
-  const started = performance.now();
-  const deadline = started + seconds * 1000;
-  const worker = async () => {
-    while (performance.now() < deadline) {
-      const t0 = performance.now();
-      const reply = await post(target, "/mutate", body);
-      latenciesMs.push(performance.now() - t0);
-      if (reply.status !== 200) throw new Error(`${target.name} answered ${reply.status}: ${reply.text}`);
-    }
+function run(target: Target, seconds: number, files: { ca: string; body: string; latencies: string }): Round {
+  const generator = spawnSync(
+    process.execPath,
+    [
+      root("bench/load.ts"),
+      ...["--port", String(target.port), "--seconds", String(seconds)],
+      ...["--connections", String(CONCURRENCY), "--server-pid", String(target.process.pid)],
+      ...["--ca", files.ca, "--body", files.body, "--latencies", files.latencies],
+    ],
+    { encoding: "utf8" },
+  );
+  if (generator.status !== 0) {
+    throw new Error(`the load generator failed against ${target.name}: ${generator.stderr}`);
+  }
+  const out = JSON.parse(generator.stdout) as {
+    requests: number;
+    seconds: number;
+    cpuSeconds: number;
+    serverCpuSeconds: number | null;
   };
-  await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  return { requests: latenciesMs.length, seconds: (performance.now() - started) / 1000, latenciesMs };
+  const bytes = readFileSync(files.latencies);
+  return {
+    requests: out.requests,
+    seconds: out.seconds,
+    // A copy: a Float64Array needs an 8-byte-aligned offset, which a Buffer does not promise.
+    latenciesMs: new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)),
+    generatorLoad: out.cpuSeconds / out.seconds,
+    serverCpuUs: out.serverCpuSeconds === null ? undefined : (out.serverCpuSeconds * 1e6) / out.requests,
+  };
 }
 
-function percentile(sorted: number[], p: number): number {
+function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
@@ -141,17 +167,25 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-const fmt = (n: number, digits = 1) => n.toFixed(digits).padStart(8);
+const fmt = (n: number | undefined, width: number, digits = 1) =>
+  (n === undefined ? "n/a" : n.toFixed(digits)).padStart(width);
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 
 const dir = mkdtempSync(join(tmpdir(), "bench-webhook-"));
 const targets: Target[] = [];
 try {
   const ca = await createCa({ commonName: "bench CA" });
   const pair = await issueServingCert(ca, { dnsNames: ["localhost"], ips: ["127.0.0.1"] });
+  const files = { ca: join(dir, "ca.crt"), body: join(dir, "body.json"), latencies: join(dir, "latencies") };
   const cert = join(dir, "tls.crt");
   const key = join(dir, "tls.key");
   writeFileSync(cert, pair.certPem);
   writeFileSync(key, pair.keyPem);
+  writeFileSync(files.ca, ca.certPem);
+  writeFileSync(files.body, body);
 
   const webhook = await start(
     "webhook",
@@ -166,7 +200,7 @@ try {
   targets.push(webhook);
 
   // Benchmark the injection path, not an error path; and give the baseline the same answer.
-  const injected = await post(webhook, "/mutate", body);
+  const injected = await post(webhook.port, ca.certPem, "/mutate", body);
   const sample = JSON.parse(injected.text) as { response?: { patch?: string } };
   if (injected.status !== 200 || !sample.response?.patch) {
     throw new Error(`the webhook did not inject the benchmark pod: ${injected.text}`);
@@ -188,54 +222,68 @@ try {
 
   console.log(
     `concurrency ${CONCURRENCY}, ${ROUNDS} rounds of ${SECONDS}s per server, ${availableParallelism()} CPUs, ` +
-      `load average ${loadavg()
-        .map((l) => l.toFixed(2))
-        .join(" ")}`,
+      `load average ${load()}`,
   );
-  console.log("server     round  requests     req/s   p50 ms   p99 ms");
+  console.log("server         round  requests     req/s   p50 ms   p99 ms  server CPU µs/req  generator CPU");
   const results = new Map<Name, Round[]>(targets.map((t) => [t.name, []]));
-  for (const target of targets) await run(target, WARMUP_SECONDS);
+  for (const target of targets) run(target, WARMUP_SECONDS, files);
   for (let round = 1; round <= ROUNDS; round++) {
     for (const target of targets) {
-      const r = await run(target, SECONDS);
+      const r = run(target, SECONDS, files);
       results.get(target.name)!.push(r);
-      const sorted = [...r.latenciesMs].sort((a, b) => a - b);
+      const sorted = r.latenciesMs.slice().sort();
+      const saturated = r.generatorLoad >= GENERATOR_SATURATED ? "  (generator-bound)" : "";
       console.log(
-        `${target.name.padEnd(9)} ${String(round).padStart(6)} ${String(r.requests).padStart(9)} ` +
-          `${fmt(r.requests / r.seconds, 0)}  ${fmt(percentile(sorted, 50), 2)} ${fmt(percentile(sorted, 99), 2)}`,
+        `${target.name.padEnd(13)} ${String(round).padStart(6)} ${String(r.requests).padStart(9)} ` +
+          `${fmt(r.requests / r.seconds, 9, 0)} ${fmt(percentile(sorted, 50), 8, 2)} ${fmt(percentile(sorted, 99), 8, 2)}` +
+          `  ${fmt(r.serverCpuUs, 17)}  ${fmt(r.generatorLoad * 100, 12, 0)}%${saturated}`,
       );
     }
   }
 
   const summary = (name: Name) => {
     const rounds = results.get(name)!;
-    const all = rounds.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
+    const all = new Float64Array(rounds.reduce((n, r) => n + r.latenciesMs.length, 0));
+    let at = 0;
+    for (const r of rounds) {
+      all.set(r.latenciesMs, at);
+      at += r.latenciesMs.length;
+    }
+    all.sort();
+    const cpu = rounds.map((r) => r.serverCpuUs).filter((us) => us !== undefined);
     return {
       rps: median(rounds.map((r) => r.requests / r.seconds)),
       p50: percentile(all, 50),
       p99: percentile(all, 99),
+      cpuUs: cpu.length > 0 ? median(cpu) : undefined,
     };
   };
-  const w = summary("webhook");
-  console.log();
+  console.log(`\nload average ${load()}`);
   for (const name of ["baseline-bare", "baseline", "webhook"] as const) {
     const r = summary(name);
     console.log(
       `${name.padEnd(14)} ${r.rps.toFixed(0).padStart(6)} req/s (median of rounds), ` +
-        `p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms`,
+        `p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, server CPU ${fmt(r.cpuUs, 0)} µs/request`,
     );
   }
-  const ratio = w.rps / summary("baseline").rps;
+  const w = summary("webhook");
+  const b = summary("baseline");
+  const ratio = w.rps / b.rps;
   const bareRatio = w.rps / summary("baseline-bare").rps;
+  const cpuRatio = w.cpuUs === undefined || b.cpuUs === undefined ? undefined : b.cpuUs / w.cpuUs;
   console.log(
     `ratio webhook/baseline: ${ratio.toFixed(2)} (goal >= ${GOAL_RATIO}: ${ratio >= GOAL_RATIO ? "met" : "MISSED"}); ` +
       `webhook/baseline-bare: ${bareRatio.toFixed(2)}; ` +
       `webhook p99 ${w.p99.toFixed(2)} ms (goal < ${GOAL_P99_MS} ms: ${w.p99 < GOAL_P99_MS ? "met" : "MISSED"})`,
   );
-} finally {
-  for (const t of targets) {
-    t.agent.destroy();
-    t.process.kill("SIGTERM");
+  if (cpuRatio !== undefined) {
+    console.log(
+      `CPU per request: baseline ${b.cpuUs!.toFixed(1)} µs, webhook ${w.cpuUs!.toFixed(1)} µs: ` +
+        `the webhook's own work is ${(w.cpuUs! - b.cpuUs!).toFixed(1)} µs, and a server-bound webhook ` +
+        `would reach ${cpuRatio.toFixed(2)} of the baseline's throughput`,
+    );
   }
+} finally {
+  for (const t of targets) t.process.kill("SIGTERM");
   rmSync(dir, { recursive: true, force: true });
 }

@@ -3,6 +3,7 @@
 // `npm run demo` read like the guide. Commands run asynchronously (an availability probe keeps
 // running in the same process meanwhile) and their output is kept, and shown when asked.
 import { spawn } from "node:child_process";
+import { constants } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../../charts/helm.ts";
 
@@ -28,7 +29,6 @@ export interface ShellOptions {
   programs: Record<string, string[]>;
   /** Added to this process's environment (KUBECONFIG, say). */
   env: Record<string, string>;
-  cwd?: string;
   echo?: Echo;
 }
 
@@ -36,7 +36,7 @@ export interface RunOptions {
   /** Throw when the command fails (default true). */
   check?: boolean;
   input?: string;
-  /** The working directory, if not the shell's. */
+  /** The working directory, if not the repository's (where the charts are). */
   cwd?: string;
   /** Do not echo this command, even when the shell echoes. */
   quiet?: boolean;
@@ -53,11 +53,6 @@ export class Shell {
     this.#opts = opts;
   }
 
-  /** A shell that shows its commands somewhere else (or nowhere). */
-  withEcho(echo: Echo | undefined): Shell {
-    return new Shell({ ...this.#opts, echo });
-  }
-
   async run(line: string, opts: RunOptions = {}): Promise<CommandResult> {
     const [name, ...args] = shellWords(line);
     const program = name === undefined ? undefined : this.#opts.programs[name];
@@ -69,35 +64,40 @@ export class Shell {
     echo?.command(line);
     const started = Date.now();
     const child = spawn(program[0]!, [...program.slice(1), ...args], {
-      cwd: opts.cwd ?? this.#opts.cwd ?? REPO_ROOT,
+      cwd: opts.cwd ?? REPO_ROOT,
       env: { ...process.env, ...this.#opts.env },
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
     let stderr = "";
     let output = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-      output += d.toString();
-      echo?.output(d.toString());
+    // Decoded per stream, so that a character split across two chunks stays whole.
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+      output += d;
+      echo?.output(d);
     });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-      output += d.toString();
-      echo?.output(d.toString());
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+      output += d;
+      echo?.output(d);
     });
     child.stdin.end(opts.input ?? "");
     const timeoutMs = opts.timeoutMs ?? 300_000;
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill("SIGKILL");
+    }, timeoutMs);
     const code = await new Promise<number>((resolve, reject) => {
       child.on("error", reject);
-      child.on("close", (c, signal) => resolve(c ?? (signal ? 128 : -1)));
+      // A shell's convention for a process killed by a signal: 128 + its number.
+      child.on("close", (c, signal) => resolve(c ?? 128 + (signal ? constants.signals[signal] : 0)));
     }).finally(() => clearTimeout(timer));
     const result = { line, code, stdout, stderr, output, ms: Date.now() - started };
     echo?.done?.(result);
     if ((opts.check ?? true) && code !== 0) {
-      const why =
-        Date.now() - started >= timeoutMs ? `timed out after ${timeoutMs / 1000}s` : `exit code ${code}`;
+      const why = timedOut ? `timed out after ${timeoutMs / 1000}s` : `exit code ${code}`;
       throw new Error(`\`${line}\` failed (${why}):\n${output}`);
     }
     return result;

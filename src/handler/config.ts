@@ -2,6 +2,9 @@
 // the flag and the bad value. The Helm chart passes exactly these flags.
 import { parseLabelSelector, type LabelSelector } from "../kube/label-selector.ts";
 import { DEFAULT_POD_SELECTOR } from "../names.ts";
+import { ConfigError, Problems } from "../config/problems.ts";
+
+export { ConfigError };
 
 export interface HandlerConfig {
   port: number;
@@ -30,50 +33,33 @@ export const DEFAULT_POD_SELECTOR_TEXT = Object.entries(DEFAULT_POD_SELECTOR)
   .map(([key, value]) => `${key}=${value}`)
   .join(",");
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-
 /** Parses the flags; throws a ConfigError that lists every bad flag. */
 export function parseHandlerConfig(flags: HandlerFlags): HandlerConfig {
-  const problems: string[] = [];
-  const required = (flag: string, value: string | undefined): string => {
-    if (value === undefined || value.trim() === "") problems.push(`${flag} is required`);
-    return value?.trim() ?? "";
-  };
-
-  const portText = flags.port ?? "8443";
-  const port = Number(portText);
-  // Port 0 asks the OS for a free port (tests); the log says which one.
-  if (!/^\d+$/.test(portText) || port > 65535) {
-    problems.push(`--port ${JSON.stringify(portText)} is not a port number (0-65535)`);
-  }
-  const tlsCertFile = required("--tls-cert", flags.tlsCert);
-  const tlsKeyFile = required("--tls-key", flags.tlsKey);
+  const problems = new Problems();
+  const port = problems.port("--port", flags.port ?? "8443");
+  const tlsCertFile = problems.required("--tls-cert", flags.tlsCert);
+  const tlsKeyFile = problems.required("--tls-key", flags.tlsKey);
 
   const selectorText = flags.podSelector ?? DEFAULT_POD_SELECTOR_TEXT;
   let podSelector: LabelSelector | undefined;
   try {
     podSelector = parseLabelSelector(selectorText);
   } catch (err) {
-    problems.push(`--pod-selector ${JSON.stringify(selectorText)}: ${(err as Error).message}`);
+    problems.add(`--pod-selector ${JSON.stringify(selectorText)}: ${(err as Error).message}`);
   }
 
   if (flags.issuer !== undefined && flags.issuer.trim() === "") {
-    problems.push("--issuer is empty; leave it out to discover the issuer from the apiserver");
+    problems.add("--issuer is empty; leave it out to discover the issuer from the apiserver");
   }
   if (flags.kubeconfig !== undefined && flags.kubeconfig.trim() === "") {
-    problems.push("--kubeconfig is empty; leave it out to use KUBECONFIG or the in-cluster configuration");
+    problems.add("--kubeconfig is empty; leave it out to use KUBECONFIG or the in-cluster configuration");
   }
 
-  const logLevel = flags.logLevel ?? "info";
-  if (!LOG_LEVELS.includes(logLevel)) {
-    problems.push(`--log-level ${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(", ")}`);
-  }
+  const logLevel = problems.logLevel("--log-level", flags.logLevel ?? "info");
 
-  if (problems.length > 0 || !podSelector) throw new ConfigError(problems.join("; "));
+  problems.throwIfAny();
+  // parseLabelSelector either returned or added a problem above.
+  if (!podSelector) throw new ConfigError("--pod-selector could not be parsed");
   const config: HandlerConfig = { port, tlsCertFile, tlsKeyFile, podSelector, logLevel };
   if (flags.issuer !== undefined) config.issuer = flags.issuer.trim();
   if (flags.kubeconfig !== undefined) config.kubeconfig = flags.kubeconfig.trim();

@@ -6,6 +6,7 @@ import type { PodIdentity } from "../identity/index.ts";
 import { DEFAULT_STATE_DIR, PEER_PORT, SIDECAR_PROBE_PORT, TOKEN_FILE } from "../names.ts";
 import { statefulSetOf } from "./peer-authz.ts";
 import { SidecarEnv } from "./sidecar-env.ts";
+import { ConfigError } from "../config/problems.ts";
 
 export interface SidecarConfig {
   /** This pod, as the downward API describes it; peers are checked against it. */
@@ -22,9 +23,7 @@ export interface SidecarConfig {
   appReadinessUrl: URL | undefined;
 }
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+export { ConfigError };
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 

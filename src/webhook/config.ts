@@ -3,6 +3,9 @@
 import { posix } from "node:path";
 import { DEFAULT_STATE_DIR } from "../names.ts";
 import type { PullPolicy } from "./sidecar.ts";
+import { ConfigError, Problems } from "../config/problems.ts";
+
+export { ConfigError };
 
 export interface WebhookConfig {
   port: number;
@@ -30,64 +33,45 @@ export interface WebhookFlags {
   logLevel?: string;
 }
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
 const PULL_POLICIES: readonly PullPolicy[] = ["Always", "IfNotPresent", "Never"];
-const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
 
 /** Parses the flags; throws a ConfigError that lists every bad flag. */
 export function parseWebhookConfig(flags: WebhookFlags): WebhookConfig {
-  const problems: string[] = [];
-  const required = (flag: string, value: string | undefined): string => {
-    if (value === undefined || value.trim() === "") problems.push(`${flag} is required`);
-    return value?.trim() ?? "";
-  };
+  const problems = new Problems();
+  const port = problems.port("--port", flags.port ?? "8443");
+  const tlsCertFile = problems.required("--tls-cert", flags.tlsCert);
+  const tlsKeyFile = problems.required("--tls-key", flags.tlsKey);
 
-  const portText = flags.port ?? "8443";
-  const port = Number(portText);
-  // Port 0 asks the OS for a free port (tests, benchmarks); the log says which one.
-  if (!/^\d+$/.test(portText) || port > 65535) {
-    problems.push(`--port ${JSON.stringify(portText)} is not a port number (0-65535)`);
-  }
-
-  const tlsCertFile = required("--tls-cert", flags.tlsCert);
-  const tlsKeyFile = required("--tls-key", flags.tlsKey);
-
-  const sidecarImage = required("--sidecar-image", flags.sidecarImage);
+  const sidecarImage = problems.required("--sidecar-image", flags.sidecarImage);
   if (/\s/.test(sidecarImage))
-    problems.push(`--sidecar-image ${JSON.stringify(sidecarImage)} contains whitespace`);
+    problems.add(`--sidecar-image ${JSON.stringify(sidecarImage)} contains whitespace`);
 
   const pullPolicy = flags.sidecarImagePullPolicy;
   if (pullPolicy !== undefined && !PULL_POLICIES.includes(pullPolicy as PullPolicy)) {
-    problems.push(
+    problems.add(
       `--sidecar-image-pull-policy ${JSON.stringify(pullPolicy)} is not one of ${PULL_POLICIES.join(", ")}`,
     );
   }
 
-  const handlerUrl = required("--handler-url", flags.handlerUrl);
+  const handlerUrl = problems.required("--handler-url", flags.handlerUrl);
   if (handlerUrl !== "") {
     const problem = handlerUrlProblem(handlerUrl);
-    if (problem) problems.push(`--handler-url ${JSON.stringify(handlerUrl)} ${problem}`);
+    if (problem) problems.add(`--handler-url ${JSON.stringify(handlerUrl)} ${problem}`);
   }
 
   const stateDirText = flags.stateDir ?? DEFAULT_STATE_DIR;
   const stateDir = posix.normalize(stateDirText).replace(/(.)\/$/, "$1");
   if (!posix.isAbsolute(stateDirText) || stateDir === "/") {
-    problems.push(`--state-dir ${JSON.stringify(stateDirText)} is not an absolute directory path below /`);
+    problems.add(`--state-dir ${JSON.stringify(stateDirText)} is not an absolute directory path below /`);
   }
 
-  const logLevel = flags.logLevel ?? "info";
-  if (!LOG_LEVELS.includes(logLevel)) {
-    problems.push(`--log-level ${JSON.stringify(logLevel)} is not one of ${LOG_LEVELS.join(", ")}`);
-  }
+  const logLevel = problems.logLevel("--log-level", flags.logLevel ?? "info");
 
   if (flags.handlerCaFile !== undefined && flags.handlerCaFile.trim() === "") {
-    problems.push("--handler-ca-file is empty; leave it out to let sidecars use the system trust store");
+    problems.add("--handler-ca-file is empty; leave it out to let sidecars use the system trust store");
   }
 
-  if (problems.length > 0) throw new ConfigError(problems.join("; "));
+  problems.throwIfAny();
 
   const config: WebhookConfig = {
     port,

@@ -91,14 +91,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
     issuer,
     close: async (drainMs = 5000) => {
       stopping = true;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, drainMs);
-        server.server.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      await server.close();
+      await server.close(drainMs);
       cache.stop();
       controller.stop();
     },

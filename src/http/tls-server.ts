@@ -21,9 +21,16 @@ export interface TlsServer {
   server: Server;
   /** The port actually bound (useful with port 0). */
   port: number;
-  /** Re-reads the certificate and key now; returns false (and keeps the old pair) on error. */
+  /**
+   * Re-reads the certificate and key now and serves them if they changed; returns false (and
+   * keeps the old pair) on error.
+   */
   reload(): boolean;
-  close(): Promise<void>;
+  /**
+   * Stops accepting, lets requests in flight finish for up to drainMs (the apiserver's calls
+   * still get their answer), then drops every connection.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 function readPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
@@ -31,13 +38,19 @@ function readPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffe
 }
 
 export async function startTlsServer(opts: TlsServerOptions): Promise<TlsServer> {
-  const server = createServer({ ...readPair(opts.certFile, opts.keyFile) }, opts.handler);
+  let current = readPair(opts.certFile, opts.keyFile);
+  const server = createServer({ ...current }, opts.handler);
   // Keep-alive connections from the apiserver are reused for many reviews.
   server.keepAliveTimeout = 65_000;
 
   const reload = (): boolean => {
     try {
-      server.setSecureContext(readPair(opts.certFile, opts.keyFile));
+      const next = readPair(opts.certFile, opts.keyFile);
+      // The directory watch also fires for unrelated files (and for our own reads on some
+      // file systems): only a changed pair is a rotation.
+      if (next.cert.equals(current.cert) && next.key.equals(current.key)) return true;
+      server.setSecureContext(next);
+      current = next;
       opts.logger.info({ certFile: opts.certFile }, "reloaded TLS certificate");
       return true;
     } catch (err) {
@@ -72,11 +85,16 @@ export async function startTlsServer(opts: TlsServerOptions): Promise<TlsServer>
     server,
     port,
     reload,
-    close: async () => {
+    close: async (drainMs = 0) => {
       clearTimeout(timer);
       for (const w of watchers) w.close();
+      // close() stops accepting and drops idle keep-alive connections at once.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      let timeout: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise<void>((resolve) => (timeout = setTimeout(resolve, drainMs)))]);
+      clearTimeout(timeout);
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closed;
     },
   };
 }

@@ -60,16 +60,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
   return {
     port: server.port,
     close: async (drainMs = 5000) => {
-      // close() stops accepting and drops idle keep-alive connections; the apiserver's
-      // requests in flight still get their answer.
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, drainMs);
-        server.server.close(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      await server.close();
+      await server.close(drainMs);
       handlerCa?.close();
     },
   };

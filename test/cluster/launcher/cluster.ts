@@ -19,6 +19,7 @@ import {
   APISERVER_URL,
   BRIDGE,
   BUILD_SCRIPT,
+  SETUP_HOST_SCRIPT,
   CLUSTER_NAME,
   COMPONENTS,
   NODE_BIN,
@@ -196,6 +197,23 @@ export async function clusterState(): Promise<ClusterState> {
     return { state: "broken", running, dead, reason: `/readyz: ${(err as Error).message}` };
   }
   return { state: "running" };
+}
+
+// ---- host tools ------------------------------------------------------------------------
+
+/**
+ * Installs the host tools the node agent needs (iproute2, iptables, util-linux) when they are
+ * missing, so that `npm ci && npm run cluster:up` works on a fresh machine. Its output goes
+ * to stderr: stdout carries only the `export KUBECONFIG=…` line.
+ */
+async function setupHost(): Promise<void> {
+  const child = spawn("bash", [SETUP_HOST_SCRIPT], { stdio: ["ignore", 2, "inherit"] });
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  if (code !== 0)
+    throw new Error(`test/cluster/setup-host.sh failed (exit code ${code}); its output is above`);
 }
 
 // ---- build -----------------------------------------------------------------------------
@@ -393,6 +411,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       log("the cluster is already running: reusing it");
       return { kubeconfig: paths.kubeconfig, binDir: await buildBinaries(log, signal), reused: true };
     }
+    await setupHost();
     if (state.state === "broken") {
       throw new Error(
         `a cluster from this checkout is partly running (${state.reason}). ` +

@@ -6,6 +6,7 @@ import { join } from "node:path";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url)).replace(/\/$/, "");
 export const BUILD_SCRIPT = join(REPO_ROOT, "test/cluster/build.sh");
+export const SETUP_HOST_SCRIPT = join(REPO_ROOT, "test/cluster/setup-host.sh");
 export const AGENT_MAIN = join(REPO_ROOT, "test/cluster/agent/main.ts");
 export const NODE_BIN = join(REPO_ROOT, "node_modules/.bin/node");
 

@@ -1,7 +1,7 @@
 // Helpers for tests against the local cluster that global-setup.ts started.
 import { request, type RequestOptions } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CoreV1Api, KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { paths } from "./launcher/config.ts";
 
 /** The admin kubeconfig of the local cluster. */
@@ -66,4 +66,26 @@ export async function eventually<T>(
     }
     await sleep(intervalMs);
   }
+}
+
+/**
+ * A service-account token bound to the pod (TokenRequest with boundObjectRef), as the kubelet
+ * projects it: it names the pod's namespace, service account, name and uid.
+ */
+export async function requestPodToken(core: CoreV1Api, pod: V1Pod, audiences: string[]): Promise<string> {
+  const name = pod.metadata!.name!;
+  const answer = await core.createNamespacedServiceAccountToken({
+    namespace: pod.metadata!.namespace!,
+    name: pod.spec!.serviceAccountName!,
+    body: {
+      spec: {
+        audiences,
+        expirationSeconds: 600,
+        boundObjectRef: { apiVersion: "v1", kind: "Pod", name, uid: pod.metadata!.uid! },
+      },
+    },
+  });
+  const token = answer.status?.token;
+  if (!token) throw new Error(`the TokenRequest for pod ${name} returned no token`);
+  return token;
 }

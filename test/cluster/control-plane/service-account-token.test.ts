@@ -5,7 +5,14 @@ import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from "jos
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TOKEN_AUDIENCE } from "../../../src/names.ts";
 import { BRIDGE, SERVICE_ACCOUNT_ISSUER, ports } from "../launcher/config.ts";
-import { createNamespace, deleteNamespace, eventually, getJson, kubeConfig } from "../kube.ts";
+import {
+  createNamespace,
+  deleteNamespace,
+  eventually,
+  getJson,
+  kubeConfig,
+  requestPodToken,
+} from "../kube.ts";
 
 describe("service-account tokens bound to a pod", () => {
   const kc = kubeConfig();
@@ -14,27 +21,7 @@ describe("service-account tokens bound to a pod", () => {
   let sa: V1ServiceAccount;
   let pod: V1Pod;
 
-  const requestToken = async (audiences: string[]): Promise<string> => {
-    const request = await core.createNamespacedServiceAccountToken({
-      namespace,
-      name: "coordinator",
-      body: {
-        spec: {
-          audiences,
-          expirationSeconds: 600,
-          boundObjectRef: {
-            apiVersion: "v1",
-            kind: "Pod",
-            name: pod.metadata!.name!,
-            uid: pod.metadata!.uid!,
-          },
-        },
-      },
-    });
-    const token = request.status?.token;
-    if (!token) throw new Error("the TokenRequest returned no token");
-    return token;
-  };
+  const requestToken = (audiences: string[]) => requestPodToken(core, pod, audiences);
 
   beforeAll(async () => {
     namespace = await createNamespace(kc, "token");

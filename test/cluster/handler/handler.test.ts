@@ -33,7 +33,7 @@ import {
   TOKEN_AUDIENCE,
 } from "../../../src/names.ts";
 import { createCa, issueServingCert, type CertificateAuthority } from "../../../webhook-certs/x509.ts";
-import { createNamespace, deleteNamespace, eventually, kubeConfig } from "../kube.ts";
+import { createNamespace, deleteNamespace, eventually, kubeConfig, requestPodToken } from "../kube.ts";
 
 const DIGEST = `sha256:${"5f".repeat(32)}`;
 const CERT = "8c".repeat(32);
@@ -101,27 +101,7 @@ describe("the event handler on the local cluster", () => {
     (await getPod(name)).status?.conditions?.find((c) => c.type === RECOVERED_CONDITION);
 
   /** A pod-bound token, as the kubelet projects it into the sidecar. */
-  const tokenFor = async (pod: V1Pod, audience = TOKEN_AUDIENCE): Promise<string> => {
-    const answer = await core.createNamespacedServiceAccountToken({
-      namespace,
-      name: pod.spec!.serviceAccountName!,
-      body: {
-        spec: {
-          audiences: [audience],
-          expirationSeconds: 600,
-          boundObjectRef: {
-            apiVersion: "v1",
-            kind: "Pod",
-            name: pod.metadata!.name!,
-            uid: pod.metadata!.uid!,
-          },
-        },
-      },
-    });
-    const token = answer.status?.token;
-    if (!token) throw new Error(`TokenRequest for ${pod.metadata!.name} returned no token`);
-    return token;
-  };
+  const tokenFor = (pod: V1Pod, audience = TOKEN_AUDIENCE) => requestPodToken(core, pod, [audience]);
 
   /** Plays the kubelet: the status fields the handler reads. */
   const kubeletStatus = async (name: string, opts: { ready: boolean; restarts: number; ip: string }) => {

@@ -5,7 +5,9 @@
 //                  patch included): the goal's reference; the difference is the webhook's
 //                  own work;
 //   baseline-bare  answers without a patch (about 120 bytes instead of about 4 KiB), to show
-//                  what carrying the patch costs the stack.
+//                  what carrying the patch costs the stack;
+//   baseline-parse reads the request with JSON.parse, then answers like baseline: the ceiling
+//                  of any webhook that reads its request, since it does nothing else.
 // The servers, and the load generator (bench/load.ts, started anew for every round), are
 // processes of their own. Rounds alternate between the servers, so that load from other
 // work on the machine hits them alike.
@@ -37,7 +39,7 @@ const GENERATOR_SATURATED = 0.9;
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 
-type Name = "baseline" | "baseline-bare" | "webhook";
+type Name = "baseline" | "baseline-bare" | "baseline-parse" | "webhook";
 
 interface Target {
   name: Name;
@@ -213,18 +215,25 @@ try {
       response: { uid: "6f6f6f6f-0000-4000-8000-000000000001", allowed: true },
     }),
   };
-  for (const [name, answer] of Object.entries(answers) as [Name, string][]) {
+  const baselines: [Name, string, string[]][] = [
+    ["baseline-parse", answers.baseline, ["--parse"]],
+    ["baseline-bare", answers["baseline-bare"], []],
+    ["baseline", answers.baseline, []],
+  ];
+  for (const [name, answer, extra] of baselines) {
     const file = join(dir, `${name}.json`);
     writeFileSync(file, answer);
     const args = [root("bench/baseline-server.ts"), "--tls-cert", cert, "--tls-key", key, "--answer", file];
-    targets.unshift(await start(name, args, ca.certPem));
+    targets.unshift(await start(name, [...args, ...extra], ca.certPem));
   }
 
   console.log(
     `concurrency ${CONCURRENCY}, ${ROUNDS} rounds of ${SECONDS}s per server, ${availableParallelism()} CPUs, ` +
       `load average ${load()}`,
   );
-  console.log("server         round  requests     req/s   p50 ms   p99 ms  server CPU µs/req  generator CPU");
+  console.log(
+    "server          round  requests     req/s   p50 ms   p99 ms  server CPU µs/req  generator CPU",
+  );
   const results = new Map<Name, Round[]>(targets.map((t) => [t.name, []]));
   for (const target of targets) run(target, WARMUP_SECONDS, files);
   for (let round = 1; round <= ROUNDS; round++) {
@@ -234,7 +243,7 @@ try {
       const sorted = r.latenciesMs.slice().sort();
       const saturated = r.generatorLoad >= GENERATOR_SATURATED ? "  (generator-bound)" : "";
       console.log(
-        `${target.name.padEnd(13)} ${String(round).padStart(6)} ${String(r.requests).padStart(9)} ` +
+        `${target.name.padEnd(14)} ${String(round).padStart(6)} ${String(r.requests).padStart(9)} ` +
           `${fmt(r.requests / r.seconds, 9, 0)} ${fmt(percentile(sorted, 50), 8, 2)} ${fmt(percentile(sorted, 99), 8, 2)}` +
           `  ${fmt(r.serverCpuUs, 17)}  ${fmt(r.generatorLoad * 100, 12, 0)}%${saturated}`,
       );
@@ -259,10 +268,10 @@ try {
     };
   };
   console.log(`\nload average ${load()}`);
-  for (const name of ["baseline-bare", "baseline", "webhook"] as const) {
+  for (const name of ["baseline-bare", "baseline", "baseline-parse", "webhook"] as const) {
     const r = summary(name);
     console.log(
-      `${name.padEnd(14)} ${r.rps.toFixed(0).padStart(6)} req/s (median of rounds), ` +
+      `${name.padEnd(15)}${r.rps.toFixed(0).padStart(6)} req/s (median of rounds), ` +
         `p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, server CPU ${fmt(r.cpuUs, 0)} µs/request`,
     );
   }
@@ -275,6 +284,15 @@ try {
     `ratio webhook/baseline: ${ratio.toFixed(2)} (goal >= ${GOAL_RATIO}: ${ratio >= GOAL_RATIO ? "met" : "MISSED"}); ` +
       `webhook/baseline-bare: ${bareRatio.toFixed(2)}; ` +
       `webhook p99 ${w.p99.toFixed(2)} ms (goal < ${GOAL_P99_MS} ms: ${w.p99 < GOAL_P99_MS ? "met" : "MISSED"})`,
+  );
+  const ceiling = summary("baseline-parse");
+  console.log(
+    `ceiling: baseline-parse/baseline ${(ceiling.rps / b.rps).toFixed(2)}: reading the ${(body.length / 1024).toFixed(1)} KiB ` +
+      `request with JSON.parse and nothing else` +
+      (ceiling.cpuUs === undefined || b.cpuUs === undefined
+        ? ""
+        : ` (${(ceiling.cpuUs - b.cpuUs).toFixed(1)} µs of CPU per request)`) +
+      `; no webhook on this stack that reads its request gets past it`,
   );
   if (cpuRatio !== undefined) {
     console.log(

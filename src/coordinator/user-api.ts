@@ -7,7 +7,7 @@
 // attestation to offer, and the user compares the public key instead (`coordinator-ha verify`).
 import express, { type Express, type Response } from "express";
 import type { Logger } from "pino";
-import { errorHandler, notFound, sendError } from "../http/errors.ts";
+import { errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import type { Initialized, StateHolder, Status } from "./state-holder.ts";
 import { isManifest } from "./state.ts";
 
@@ -61,7 +61,7 @@ export function userApi(holder: StateHolder, logger: Logger): Express {
     else answerNotInitialized(res, status);
   });
 
-  app.use(notFound("POST /v1/manifest and GET /v1/manifest"));
+  app.use(unmatchedRoute({ "/v1/manifest": ["POST", "GET"] }));
   app.use(errorHandler(logger));
   return app;
 }

@@ -3,7 +3,7 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
-import { bodyReadProblem, errorHandler, notFound, sendError } from "../http/errors.ts";
+import { bodyReadProblem, errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import { healthRoutes, type ReadinessCheck } from "../http/health.ts";
 import { metricsRoute } from "../http/metrics.ts";
 import type { HandlerService } from "./service.ts";
@@ -49,7 +49,15 @@ export function createHandlerApp(opts: HandlerAppOptions): express.Express {
   });
   app.use(healthRoutes(opts.readiness));
   app.get("/metrics", metricsRoute(opts.registry));
-  app.use(notFound("POST /v1/recovered, GET /v1/peers, GET /healthz, GET /readyz and GET /metrics"));
+  app.use(
+    unmatchedRoute({
+      "/v1/recovered": ["POST"],
+      "/v1/peers": ["GET"],
+      "/healthz": ["GET"],
+      "/readyz": ["GET"],
+      "/metrics": ["GET"],
+    }),
+  );
   app.use(errorHandler(logger));
   return app;
 }

@@ -8,8 +8,26 @@ export function sendError(res: Response, status: number, message: string): void 
   sendJson(res, status, { error: message });
 }
 
-export function notFound(routes: string): RequestHandler {
-  return (req, res) => sendError(res, 404, `no route ${req.method} ${req.path}; this server has ${routes}`);
+/** A server's routes: path -> the methods it answers there (express answers HEAD for GET). */
+export type Routes = Readonly<Record<string, readonly string[]>>;
+
+/**
+ * The last route: a known path asked with another method gets 405 and the Allow header
+ * (RFC 9110 requires it), anything else 404; both say what the server has.
+ */
+export function unmatchedRoute(routes: Routes): RequestHandler {
+  const all = Object.entries(routes).flatMap(([path, methods]) => methods.map((m) => `${m} ${path}`));
+  const listing = all.length > 1 ? `${all.slice(0, -1).join(", ")} and ${all.at(-1)}` : (all[0] ?? "nothing");
+  return (req, res) => {
+    const methods = Object.hasOwn(routes, req.path) ? routes[req.path] : undefined;
+    if (methods) {
+      const allowed = methods.includes("GET") ? [...methods, "HEAD"] : methods;
+      res.setHeader("allow", allowed.join(", "));
+      sendError(res, 405, `${req.method} is not allowed on ${req.path}; this server has ${listing}`);
+      return;
+    }
+    sendError(res, 404, `no route ${req.method} ${req.path}; this server has ${listing}`);
+  };
 }
 
 /**

@@ -9,7 +9,7 @@
 // throws past the error handler.
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
-import { errorHandler, notFound, sendError } from "../http/errors.ts";
+import { errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import { IdentityError, type PodIdentity, type PodTokenVerifier } from "../identity/index.ts";
 import { encodeBundle, digestOf, type Bundle } from "../state/bundle.ts";
 import { authorizePeer } from "./peer-authz.ts";
@@ -100,7 +100,7 @@ export function peerApi(opts: PeerApiOptions): express.Express {
     },
   );
 
-  app.use(notFound("POST /v1/state"));
+  app.use(unmatchedRoute({ "/v1/state": ["POST"] }));
   app.use(errorHandler(logger));
 
   function refuse(req: Request, res: Response, status: number, message: string, fields: object = {}): void {

@@ -3,7 +3,7 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Registry } from "prom-client";
 import type { Logger } from "pino";
-import { bodyReadProblem, errorHandler, notFound, sendError } from "../http/errors.ts";
+import { bodyReadProblem, errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import { sendJson } from "../http/json.ts";
 import { healthRoutes, type ReadinessCheck } from "../http/health.ts";
 import { metricsRoute } from "../http/metrics.ts";
@@ -77,7 +77,9 @@ export function createWebhookApp(opts: WebhookAppOptions): express.Express {
   );
   app.use(healthRoutes(opts.readiness));
   app.get("/metrics", metricsRoute(opts.registry));
-  app.use(notFound("POST /mutate, GET /healthz, GET /readyz and GET /metrics"));
+  app.use(
+    unmatchedRoute({ "/mutate": ["POST"], "/healthz": ["GET"], "/readyz": ["GET"], "/metrics": ["GET"] }),
+  );
   app.use(errorHandler(logger));
   return app;
 }

@@ -442,4 +442,12 @@ describe("health and metrics", () => {
     expect(reply.status).toBe(404);
     expect(String(reply.json["error"])).toContain("POST /v1/recovered");
   });
+
+  it("answers another method on a known path with 405", async () => {
+    const reply = await send("GET", "/v1/recovered");
+    expect(reply.status).toBe(405);
+    expect(reply.json["error"]).toBe(
+      "GET is not allowed on /v1/recovered; this server has POST /v1/recovered, GET /v1/peers, GET /healthz, GET /readyz and GET /metrics",
+    );
+  });
 });

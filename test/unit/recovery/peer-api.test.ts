@@ -179,16 +179,23 @@ describe("peer API", () => {
     }
   });
 
-  it("answers 404 with a JSON error elsewhere", async () => {
-    const res = await requestJson({
-      url: new URL(`https://127.0.0.1:${port}/v1/state`),
-      method: "GET",
-      pinSha256: cert.sha256,
-      timeoutMs: 5000,
-      maxResponseBytes: 4096,
-    });
-    expect(res.status).toBe(404);
-    expect((res.body as { error: string }).error).toMatch(/POST \/v1\/state/);
+  it("answers 405 for another method on /v1/state, and 404 elsewhere, with a JSON error", async () => {
+    const get = (path: string) =>
+      requestJson({
+        url: new URL(`https://127.0.0.1:${port}${path}`),
+        method: "GET",
+        pinSha256: cert.sha256,
+        timeoutMs: 5000,
+        maxResponseBytes: 4096,
+      });
+    const wrongMethod = await get("/v1/state");
+    expect(wrongMethod.status).toBe(405);
+    expect((wrongMethod.body as { error: string }).error).toBe(
+      "GET is not allowed on /v1/state; this server has POST /v1/state",
+    );
+    const elsewhere = await get("/v1/peers");
+    expect(elsewhere.status).toBe(404);
+    expect((elsewhere.body as { error: string }).error).toMatch(/POST \/v1\/state/);
   });
 });
 

@@ -27,6 +27,7 @@ interface Reply {
   body: string;
   /** Serial number of the certificate the server presented. */
   serial: string;
+  allow: string | undefined;
 }
 
 let dir: string;
@@ -71,6 +72,7 @@ function send(method: string, path: string, body?: string | Buffer, chunked = fa
             contentType: String(res.headers["content-type"]),
             body: Buffer.concat(chunks).toString("utf8"),
             serial,
+            allow: res.headers.allow,
           }),
         );
       },
@@ -258,11 +260,20 @@ describe("health and metrics", () => {
   });
 
   it("answers an unknown route with a JSON 404", async () => {
-    const reply = await send("GET", "/mutate");
+    const reply = await send("GET", "/validate");
     expect(reply.status).toBe(404);
     expect(JSON.parse(reply.body).error).toBe(
-      "no route GET /mutate; this server has POST /mutate, GET /healthz, GET /readyz and GET /metrics",
+      "no route GET /validate; this server has POST /mutate, GET /healthz, GET /readyz and GET /metrics",
     );
+  });
+
+  it("answers another method on a known path with 405 and the Allow header", async () => {
+    const reply = await send("GET", "/mutate");
+    expect(reply).toMatchObject({ status: 405, allow: "POST" });
+    expect(JSON.parse(reply.body).error).toBe(
+      "GET is not allowed on /mutate; this server has POST /mutate, GET /healthz, GET /readyz and GET /metrics",
+    );
+    expect(await send("POST", "/healthz", "{}")).toMatchObject({ status: 405, allow: "GET, HEAD" });
   });
 
   it("counts requests by outcome and reason, with a latency histogram", async () => {

@@ -17,13 +17,34 @@ export const PACKAGE_VERSION = (
   JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string }
 ).version;
 
+/** Where build.sh caches what it builds and fetches. */
+function cacheRoot(): string {
+  return join(process.env["XDG_CACHE_HOME"] || join(homedir(), ".cache"), "coordinator-ha");
+}
+
 /** The directory where build.sh caches the binaries of the pinned Kubernetes release. */
 export function binDir(): string {
   const gomod = readFileSync(join(REPO_ROOT, "test/cluster/k8s/go.mod"), "utf8");
   const version = /^\s*k8s\.io\/kubernetes\s+(v\S+)/m.exec(gomod)?.[1];
   if (!version) throw new Error("test/cluster/k8s/go.mod does not require k8s.io/kubernetes");
-  const cache = process.env["XDG_CACHE_HOME"] || join(homedir(), ".cache");
-  return join(cache, "coordinator-ha/k8s", version);
+  return join(cacheRoot(), "k8s", version);
+}
+
+/** The CustomResourceDefinition files of test/cluster/crds.txt, as build.sh caches them. */
+export function crdFiles(): string[] {
+  const list = readFileSync(join(REPO_ROOT, "test/cluster/crds.txt"), "utf8");
+  const files = list
+    .split("\n")
+    .map((line) => line.trim().split(/\s+/))
+    .filter(([source]) => source && !source.startsWith("#"))
+    .flatMap(([source, ...paths]) =>
+      paths.map((path) => join(cacheRoot(), "crds", source!.split("/").pop()!, path.split("/").pop()!)),
+    );
+  const missing = files.filter((f) => !existsSync(f));
+  if (missing.length > 0) {
+    throw new Error(`${missing.join(", ")} missing: fetch them with \`bash test/cluster/build.sh\``);
+  }
+  return files;
 }
 
 /** The path of helm or kubectl: $HELM / $KUBECTL, else build.sh's cache. */

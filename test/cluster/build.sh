@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl) and helm from the pinned wrapper modules in k8s/ and helm/.
-# Binaries are cached outside the repository and rebuilt only when missing:
+# kube-scheduler, kubectl) and helm from the pinned wrapper modules in k8s/ and helm/, and
+# fetches the CustomResourceDefinitions listed in crds.txt.
+# Everything is cached outside the repository and made only when missing:
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha/k8s/<k8s version>/
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha/crds/<module>@<version>/
 # Prints the directory that holds the binaries on its last line of stdout.
 set -euo pipefail
 
@@ -91,5 +93,41 @@ build "$here/k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-
 build "$here/k8s" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
 build "$here/k8s" kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
 build "$here/helm" helm helm.sh/helm/v3/cmd/helm "$helm_ldflags"
+
+fetch_crds() { # fetch_crds MODULE@VERSION FILE...
+  local source=$1
+  shift
+  local dest=$cache_root/crds/${source##*/} file missing=()
+  for file in "$@"; do [ -s "$dest/$(basename "$file")" ] || missing+=("$file"); done
+  if [ ${#missing[@]} -eq 0 ]; then
+    log "CRDs of $source: cached"
+    return
+  fi
+  require_go
+  log "CRDs of $source: fetching the module ..."
+  local dir
+  # Outside any module, so that go verifies the download against the checksum database.
+  dir=$(cd / && GOFLAGS=-modcacherw go mod download -json "$source" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  if [ -z "$dir" ]; then
+    echo "error: go mod download $source gave no module directory" >&2
+    exit 1
+  fi
+  mkdir -p "$dest"
+  for file in "${missing[@]}"; do
+    if [ ! -s "$dir/$file" ]; then
+      echo "error: $source has no $file" >&2
+      exit 1
+    fi
+    cp "$dir/$file" "$dest/.$(basename "$file").tmp"
+    mv "$dest/.$(basename "$file").tmp" "$dest/$(basename "$file")"
+  done
+  log "CRDs of $source: cached in $dest"
+}
+
+while read -r source files; do
+  case $source in '' | '#'*) continue ;; esac
+  # shellcheck disable=SC2086 # the file list is meant to split
+  fetch_crds "$source" $files
+done <"$here/crds.txt"
 
 echo "$bin"

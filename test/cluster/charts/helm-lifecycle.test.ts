@@ -16,7 +16,7 @@ import {
   STATUS_INJECTED,
 } from "../../../src/names.ts";
 import { parseCertsOptions, writeCerts } from "../../../webhook-certs/certs.ts";
-import { CHARTS, find, render, run, runOk, withValues, type K8sObject } from "../../charts/helm.ts";
+import { CHARTS, crdFiles, find, render, run, runOk, withValues, type K8sObject } from "../../charts/helm.ts";
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from "../kube.ts";
 import { paths } from "../launcher/config.ts";
 
@@ -31,9 +31,22 @@ function getJson(args: string[]): K8sObject {
   return JSON.parse(kubectlOk(["get", ...args, "-o", "json"])) as K8sObject;
 }
 
-/** The kinds whose CRDs the local cluster does not have (cert-manager, Prometheus Operator). */
-function hasCrd(name: string): boolean {
-  return kubectl(["get", "crd", name]).status === 0;
+/**
+ * Installs the CRDs of the chart's optional kinds (cert-manager's, the Prometheus Operator's),
+ * so that the apiserver checks those objects against their real schemas. Server-side apply: the
+ * Issuer CRD is too large for the last-applied annotation of a client-side apply.
+ */
+function installOptionalCrds(): void {
+  for (const file of crdFiles()) {
+    kubectlOk(["apply", "--server-side", "--field-manager=coordinator-ha-tests", "-f", file]);
+  }
+  for (const name of [
+    "issuers.cert-manager.io",
+    "certificates.cert-manager.io",
+    "servicemonitors.monitoring.coreos.com",
+  ]) {
+    kubectlOk(["wait", "--for=condition=Established", "--timeout=60s", `crd/${name}`]);
+  }
 }
 
 describe("rendered manifests on the real apiserver", () => {
@@ -44,31 +57,35 @@ describe("rendered manifests on the real apiserver", () => {
     // Pod Security Admission then warns, on stderr, about any pod template that does not meet
     // the restricted standard.
     kubectlOk(["label", "namespace", namespace, "pod-security.kubernetes.io/warn=restricted"]);
+    installOptionalCrds();
   });
   afterAll(async () => {
     await deleteNamespace(kc, namespace);
   });
 
-  const certManagerCrds = () => hasCrd("certificates.cert-manager.io") && hasCrd("issuers.cert-manager.io");
-
   // Any real CA will do for the Secret mode: take the one that helm mode generates.
   const someCaBundle = () =>
     find(render(CHARTS.coordinatorHa), "Secret", "cha-coordinator-ha-ca").data["tls.crt"] as string;
 
-  it.each<[string, () => { tls?: { mode: string }; [k: string]: unknown }]>([
+  it.each<[string, () => Record<string, unknown>]>([
     ["coordinator-ha, tls.mode=helm, NetworkPolicies", () => ({ networkPolicy: { enabled: true } })],
     ["coordinator-ha, tls.mode=cert-manager", () => ({ tls: { mode: "cert-manager" } })],
+    [
+      "coordinator-ha, tls.mode=cert-manager with a ClusterIssuer",
+      () => ({
+        tls: { mode: "cert-manager", certManager: { issuerRef: { name: "corp-ca", kind: "ClusterIssuer" } } },
+      }),
+    ],
+    [
+      "coordinator-ha, a ServiceMonitor",
+      () => ({ serviceMonitor: { enabled: true, labels: { release: "prometheus" } } }),
+    ],
     [
       "coordinator-ha, tls.mode=secret",
       () => ({ tls: { mode: "secret", secret: { name: "mine", caBundle: someCaBundle() } } }),
     ],
   ])("accepts %s (kubectl apply --dry-run=server)", (_what, makeValues) => {
-    const values = makeValues();
-    let objects = render(CHARTS.coordinatorHa, { release: "dry", namespace, values });
-    if (values.tls?.mode === "cert-manager" && !certManagerCrds()) {
-      // Without cert-manager's CRDs the apiserver has no schema for its kinds to check.
-      objects = objects.filter((o) => !o.apiVersion.startsWith("cert-manager.io/"));
-    }
+    const objects = render(CHARTS.coordinatorHa, { release: "dry", namespace, values: makeValues() });
     const r = kubectl(
       ["apply", "--dry-run=server", "-f", "-"],
       objects.map((o) => JSON.stringify(o)).join("\n"),

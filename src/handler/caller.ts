@@ -11,6 +11,24 @@ import { refuse, type Refusal } from "./reasons.ts";
 export type CallerCheck =
   { ok: true; pod: V1Pod; statefulSet: StatefulSetRef } | { ok: false; refusal: Refusal };
 
+/**
+ * A handler restricted to some namespaces (`namespaces`; undefined: all) serves no pod
+ * outside them: it neither sees such a pod's siblings nor may it write the pod's status, so
+ * any answer would be wrong. Checked before the pod is read, which it may not do there either.
+ */
+export function checkWatched(
+  identity: PodIdentity,
+  namespaces: readonly string[] | undefined,
+): Refusal | undefined {
+  if (namespaces === undefined || namespaces.includes(identity.namespace)) return undefined;
+  return refuse(
+    "namespace_not_watched",
+    `pod ${identity.namespace}/${identity.podName} is in namespace ${identity.namespace}, which this handler ` +
+      `does not watch (--namespace ${namespaces.join(",")}); add it to the handler's --namespace ` +
+      "(chart value handler.namespaces)",
+  );
+}
+
 /** `pod` is the pod named by the token as the apiserver has it now, undefined if there is none. */
 export function checkCaller(
   identity: PodIdentity,

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { createLogger } from "../log.ts";
 import {
+  collect,
   ConfigError,
   DEFAULT_POD_SELECTOR_TEXT,
   parseHandlerConfig,
@@ -19,6 +20,11 @@ export function registerHandlerCommand(program: Command): void {
     .option("--tls-key <file>", "serving key (PEM); reloaded when the file changes")
     .option("--pod-selector <selector>", "label selector of the Coordinator pods", DEFAULT_POD_SELECTOR_TEXT)
     .option("--issuer <url>", "service-account token issuer (default: discovered from the apiserver)")
+    .option(
+      "--namespace <ns>",
+      "watch and serve only this namespace (repeatable, or a comma-separated list; default: all namespaces)",
+      collect,
+    )
     .option("--kubeconfig <file>", "kubeconfig (default: KUBECONFIG, ~/.kube/config or in-cluster)")
     .option(
       "--log-level <level>",

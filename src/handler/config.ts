@@ -15,6 +15,11 @@ export interface HandlerConfig {
   issuer?: string;
   /** Unset: KUBECONFIG, ~/.kube/config or in-cluster. */
   kubeconfig?: string;
+  /**
+   * The only namespaces whose pods the handler watches and serves, each once, in the order
+   * given. Unset: every namespace (the handler then needs its rights cluster-wide).
+   */
+  namespaces?: string[];
   logLevel: string;
 }
 
@@ -26,6 +31,8 @@ export interface HandlerFlags {
   podSelector?: string;
   issuer?: string;
   kubeconfig?: string;
+  /** Each --namespace as given (repeated, or a comma-separated list). */
+  namespace?: string[];
   logLevel?: string;
 }
 
@@ -55,6 +62,7 @@ export function parseHandlerConfig(flags: HandlerFlags): HandlerConfig {
     problems.add("--kubeconfig is empty; leave it out to use KUBECONFIG or the in-cluster configuration");
   }
 
+  const namespaces = flags.namespace === undefined ? undefined : parseNamespaces(problems, flags.namespace);
   const logLevel = problems.logLevel("--log-level", flags.logLevel ?? "info");
 
   problems.throwIfAny();
@@ -63,5 +71,32 @@ export function parseHandlerConfig(flags: HandlerFlags): HandlerConfig {
   const config: HandlerConfig = { port, tlsCertFile, tlsKeyFile, podSelector, logLevel };
   if (flags.issuer !== undefined) config.issuer = flags.issuer.trim();
   if (flags.kubeconfig !== undefined) config.kubeconfig = flags.kubeconfig.trim();
+  if (namespaces !== undefined) config.namespaces = namespaces;
   return config;
+}
+
+/** A namespace name is a DNS-1123 label (what the apiserver accepts for metadata.name). */
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** commander's collector of a repeatable flag. */
+export function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function parseNamespaces(problems: Problems, given: string[]): string[] {
+  const namespaces: string[] = [];
+  for (const text of given) {
+    for (const item of text.split(",").map((s) => s.trim())) {
+      if (item.length > 63 || !DNS1123_LABEL.test(item)) {
+        problems.add(
+          `--namespace ${JSON.stringify(text)}: ${JSON.stringify(item)} is not a namespace name ` +
+            "(a DNS-1123 label: at most 63 lower-case letters, digits and '-', starting and ending " +
+            "with a letter or digit)",
+        );
+      } else if (!namespaces.includes(item)) {
+        namespaces.push(item);
+      }
+    }
+  }
+  return namespaces;
 }

@@ -7,6 +7,7 @@ export const refusalStatus = {
   pod_gone: 401,
   uid_mismatch: 401,
   // A real pod, but not one that may do this.
+  namespace_not_watched: 403,
   service_account_mismatch: 403,
   not_selected: 403,
   not_gated: 403,

@@ -6,8 +6,9 @@ import { createPodTokenVerifier, discoverIssuer, kubeJwksSource } from "../ident
 import { createRegistry } from "../http/metrics.ts";
 import { startTlsServer } from "../http/tls-server.ts";
 import { loadKubeConfig } from "../kube/client.ts";
-import { startPodCache, type RunningPodCache } from "../kube/pod-cache.ts";
-import { kubePodListWatch } from "../kube/pod-list-watch.ts";
+import { startPodCache, type PodCacheListener, type RunningPodCache } from "../kube/pod-cache.ts";
+import { combinePodCaches } from "../kube/pod-caches.ts";
+import { kubeNamespacedPodListWatch, kubePodListWatch } from "../kube/pod-list-watch.ts";
 import { kubePodApi } from "../kube/pods.ts";
 import { TOKEN_AUDIENCE } from "../names.ts";
 import { conditionWriter } from "./condition-writer.ts";
@@ -40,23 +41,35 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
   const writer = conditionWriter({ pods, logger, metrics, instance: hostname() });
   const controller = createController({ cache: () => cache, writer, logger });
   // The callbacks run only after the first list, when `cache` is set.
-  const cache: RunningPodCache = startPodCache({
-    source: kubePodListWatch(kc, config.podSelector.text),
-    listener: {
-      changed: controller.changed,
-      deleted: controller.deleted,
-      relisted: () => {
-        metrics.relist();
-        controller.relisted();
-      },
+  const listener: PodCacheListener = {
+    changed: controller.changed,
+    deleted: controller.deleted,
+    relisted: () => {
+      metrics.relist();
+      controller.relisted();
     },
-    logger,
-  });
+  };
+  const selector = config.podSelector.text;
+  const cache: RunningPodCache = config.namespaces
+    ? combinePodCaches(
+        new Map(
+          config.namespaces.map((namespace) => [
+            namespace,
+            startPodCache({
+              source: kubeNamespacedPodListWatch(kc, namespace, selector),
+              listener,
+              logger: logger.child({ watchNamespace: namespace }),
+            }),
+          ]),
+        ),
+      )
+    : startPodCache({ source: kubePodListWatch(kc, selector), listener, logger });
 
   let stopping = false;
   const service = createHandlerService({
     verifier,
     selector: config.podSelector,
+    namespaces: config.namespaces,
     cache,
     pods,
     writer,
@@ -84,7 +97,10 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
     controller.stop();
     throw err;
   });
-  logger.info({ port: server.port, issuer, podSelector: config.podSelector.text }, "handler serving");
+  logger.info(
+    { port: server.port, issuer, podSelector: selector, namespaces: config.namespaces ?? "all" },
+    "handler serving",
+  );
 
   return {
     port: server.port,

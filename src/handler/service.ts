@@ -7,7 +7,7 @@ import type { LabelSelector } from "../kube/label-selector.ts";
 import type { PodCache } from "../kube/pod-cache.ts";
 import type { PodApi } from "../kube/pods.ts";
 import type { ErrorBody, PeersResponse, RecoveredResponse } from "./api.ts";
-import { checkCaller, type CallerCheck } from "./caller.ts";
+import { checkCaller, checkWatched, type CallerCheck } from "./caller.ts";
 import type { ConditionWriter } from "./condition-writer.ts";
 import { decideConfirmation } from "./confirm.ts";
 import type { HandlerMetrics } from "./metrics.ts";
@@ -29,6 +29,8 @@ export interface HandlerService {
 export interface HandlerServiceOptions {
   verifier: PodTokenVerifier;
   selector: LabelSelector;
+  /** The only namespaces served (the handler's --namespace); undefined: all. */
+  namespaces?: readonly string[] | undefined;
   cache: PodCache;
   /** Live reads: a confirmation is checked against the pod as the apiserver has it now. */
   pods: Pick<PodApi, "get">;
@@ -85,6 +87,8 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
     async confirm(authorization, body) {
       const who = await authenticate(authorization);
       if (!isIdentity(who)) return refused("confirmation", undefined, who);
+      const unwatched = checkWatched(who, opts.namespaces);
+      if (unwatched) return refused("confirmation", who, unwatched);
       const parsed = parseRecoveredRequest(body);
       if (!parsed.ok) return refused("confirmation", who, refuse("bad_request", parsed.message));
       // The peer and split-brain checks read the other pods from the cache.
@@ -147,6 +151,8 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
     async peers(authorization) {
       const who = await authenticate(authorization);
       if (!isIdentity(who)) return refused("peers", undefined, who);
+      const unwatched = checkWatched(who, opts.namespaces);
+      if (unwatched) return refused("peers", who, unwatched);
       // Only a synced cache may answer "no peer exists" (DESIGN.md, Trust).
       if (!opts.cache.synced()) return refused("peers", who, notSynced());
       const cached = opts.cache.get(who.namespace, who.podName);

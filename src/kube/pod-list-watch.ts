@@ -1,6 +1,6 @@
-// The apiserver side of the pod cache: list and watch the pods of every namespace that
-// match a label selector.
-import { CoreV1Api, Watch, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+// The apiserver side of the pod cache: list and watch the pods that match a label selector,
+// either in every namespace or in one.
+import { CoreV1Api, Watch, type KubeConfig, type V1Pod, type V1PodList } from "@kubernetes/client-node";
 import type { PodListWatch } from "./pod-cache.ts";
 
 /**
@@ -10,17 +10,46 @@ import type { PodListWatch } from "./pod-cache.ts";
  */
 const WATCH_SECONDS = 20;
 
+/** The selected pods of every namespace (needs list and watch on pods cluster-wide). */
 export function kubePodListWatch(kc: KubeConfig, labelSelector: string): PodListWatch {
+  return listWatch(
+    kc,
+    "/api/v1/pods",
+    (api) => api.listPodForAllNamespaces({ labelSelector }),
+    labelSelector,
+  );
+}
+
+/** The selected pods of one namespace (a Role in that namespace is enough). */
+export function kubeNamespacedPodListWatch(
+  kc: KubeConfig,
+  namespace: string,
+  labelSelector: string,
+): PodListWatch {
+  return listWatch(
+    kc,
+    `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
+    (api) => api.listNamespacedPod({ namespace, labelSelector }),
+    labelSelector,
+  );
+}
+
+function listWatch(
+  kc: KubeConfig,
+  watchPath: string,
+  list: (api: CoreV1Api) => Promise<V1PodList>,
+  labelSelector: string,
+): PodListWatch {
   const api = kc.makeApiClient(CoreV1Api);
   const watcher = new Watch(kc);
   return {
     async list() {
-      const list = await api.listPodForAllNamespaces({ labelSelector });
-      return { items: list.items, resourceVersion: list.metadata?.resourceVersion ?? "" };
+      const pods = await list(api);
+      return { items: pods.items, resourceVersion: pods.metadata?.resourceVersion ?? "" };
     },
     async watch(resourceVersion, onEvent, onDone) {
       const controller = await watcher.watch(
-        "/api/v1/pods",
+        watchPath,
         { labelSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_SECONDS },
         (type: string, object: V1Pod) => onEvent({ type, object }),
         onDone,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { V1Pod } from "@kubernetes/client-node";
-import { checkCaller } from "../../../src/handler/caller.ts";
+import { checkCaller, checkWatched } from "../../../src/handler/caller.ts";
 import type { PodIdentity } from "../../../src/identity/index.ts";
 import { parseLabelSelector } from "../../../src/kube/label-selector.ts";
 import { coordinatorPod, STATEFULSET_UID, terminating, uidOf } from "./pods.ts";
@@ -81,5 +81,19 @@ describe("checkCaller", () => {
 
   it("refuses a terminating pod", () => {
     expect(reason(identity, terminating(coordinatorPod(0)))).toBe("terminating");
+  });
+});
+
+describe("checkWatched", () => {
+  it("lets every namespace through when the handler watches all of them", () => {
+    expect(checkWatched(identity, undefined)).toBeUndefined();
+  });
+
+  it("lets a watched namespace through, and refuses another one, naming it and the flag", () => {
+    expect(checkWatched(identity, ["team-a", "default"])).toBeUndefined();
+    const refusal = checkWatched(identity, ["team-a", "team-b"]);
+    expect(refusal?.reason).toBe("namespace_not_watched");
+    expect(refusal?.message).toContain("namespace default, which this handler does not watch");
+    expect(refusal?.message).toContain("--namespace team-a,team-b");
   });
 });

@@ -1,4 +1,6 @@
+import { Command } from "commander";
 import { describe, expect, it } from "vitest";
+import { registerHandlerCommand } from "../../../src/handler/command.ts";
 import { parseHandlerConfig } from "../../../src/handler/config.ts";
 
 const required = { tlsCert: "/tls/tls.crt", tlsKey: "/tls/tls.key" };
@@ -39,6 +41,48 @@ describe("parseHandlerConfig", () => {
       parseHandlerConfig({ port: "http", podSelector: "a in (", issuer: " ", logLevel: "loud" }),
     ).toThrow(
       /--port "http".*; --tls-cert is required; --tls-key is required; --pod-selector "a in \(".*; --issuer is empty.*; --log-level "loud"/,
+    );
+  });
+});
+
+describe("--namespace", () => {
+  it("is unset (every namespace) when not given", () => {
+    expect(parseHandlerConfig(required).namespaces).toBeUndefined();
+  });
+
+  it("takes repeated flags and comma-separated lists, each namespace once, in order", () => {
+    expect(parseHandlerConfig({ ...required, namespace: ["team-a"] }).namespaces).toEqual(["team-a"]);
+    expect(
+      parseHandlerConfig({ ...required, namespace: ["team-a", "b,c", " d ", "team-a"] }).namespaces,
+    ).toEqual(["team-a", "b", "c", "d"]);
+  });
+
+  it("collects the repeated flag as commander hands it over", async () => {
+    const program = new Command().exitOverride();
+    registerHandlerCommand(program);
+    const handler = program.commands.find((c) => c.name() === "handler")!;
+    handler.action(() => undefined);
+    await program.parseAsync(["handler", "--namespace", "a", "--namespace=b,c"], { from: "user" });
+    expect(handler.opts()["namespace"]).toEqual(["a", "b,c"]);
+  });
+
+  it.each([
+    ["Team-A", "Team-A"],
+    ["a_b", "a_b"],
+    ["-a", "-a"],
+    ["a.b", "a.b"],
+    ["a,,b", ""],
+    ["", ""],
+    ["x".repeat(64), "x".repeat(64)],
+  ])("refuses %j, naming the flag and the value", (given, bad) => {
+    expect(() => parseHandlerConfig({ ...required, namespace: ["ok", given] })).toThrow(
+      `--namespace ${JSON.stringify(given)}: ${JSON.stringify(bad)} is not a namespace name (a DNS-1123 label`,
+    );
+  });
+
+  it("names every bad namespace along with the other bad flags", () => {
+    expect(() => parseHandlerConfig({ ...required, port: "x", namespace: ["A", "b_c"] })).toThrow(
+      /^--port "x".*; --namespace "A": "A" is not.*; --namespace "b_c": "b_c" is not/,
     );
   });
 });

@@ -6,7 +6,7 @@ import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { PeersResponse, RecoveredResponse } from "../../../src/handler/api.ts";
 import { conditionWriter } from "../../../src/handler/condition-writer.ts";
@@ -41,10 +41,16 @@ let dir: string;
 let ca: CertificateAuthority;
 let key: SigningKey;
 let server: TlsServer;
+/** The same handler with --namespace default. */
+let restricted: TlsServer;
 let cluster: FakeCluster;
 const logs: Record<string, unknown>[] = [];
 
-function send(method: string, path: string, opts: { token?: string; body?: string } = {}): Promise<Reply> {
+function send(
+  method: string,
+  path: string,
+  opts: { token?: string; body?: string; to?: TlsServer } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = {};
     if (opts.token !== undefined) headers["authorization"] = `Bearer ${opts.token}`;
@@ -56,7 +62,7 @@ function send(method: string, path: string, opts: { token?: string; body?: strin
       {
         host: "127.0.0.1",
         servername: "localhost",
-        port: server.port,
+        port: (opts.to ?? server).port,
         method,
         path,
         ca: ca.certPem,
@@ -90,8 +96,8 @@ const tokenFor = (ordinal: number, opts: TokenOptions = {}) =>
 const confirmation = (source: string | null = "coordinator-0") =>
   JSON.stringify({ digest: DIGEST, source, certSha256: CERT });
 
-const confirm = async (token: string, body = confirmation()) =>
-  send("POST", "/v1/recovered", { token, body });
+const confirm = async (token: string, body = confirmation(), to?: TlsServer) =>
+  send("POST", "/v1/recovered", { token, body, ...(to ? { to } : {}) });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "handler-test-"));
@@ -103,6 +109,12 @@ beforeAll(async () => {
 
   const logger = pino({ level: "debug" }, { write: (line: string) => logs.push(JSON.parse(line)) });
   cluster = new FakeCluster();
+  server = await startServer(logger);
+  restricted = await startServer(logger, ["default"]);
+});
+
+/** A handler on the in-memory cluster; `namespaces` as its --namespace (undefined: all). */
+async function startServer(logger: Logger, namespaces?: string[]): Promise<TlsServer> {
   const registry = createRegistry();
   const metrics = handlerMetrics(registry, () => cluster.cache.size());
   const service = createHandlerService({
@@ -112,6 +124,7 @@ beforeAll(async () => {
       keys: cachedJwksSource(async () => jwks(key)),
     }),
     selector: parseLabelSelector("app.kubernetes.io/name=coordinator"),
+    namespaces,
     cache: cluster.cache,
     pods: cluster.api,
     writer: conditionWriter({ pods: cluster.api, logger, metrics, instance: "handler-test-0" }),
@@ -124,7 +137,7 @@ beforeAll(async () => {
     registry,
     readiness: { podCache: () => cluster.cache.problem() },
   });
-  server = await startTlsServer({
+  return startTlsServer({
     port: 0,
     host: "127.0.0.1",
     certFile: join(dir, "tls.crt"),
@@ -132,10 +145,11 @@ beforeAll(async () => {
     handler: app,
     logger,
   });
-});
+}
 
 afterAll(async () => {
   await server?.close();
+  await restricted?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -408,6 +422,72 @@ describe("GET /v1/peers", () => {
     const reply = await send("GET", "/v1/peers", { token: await token() });
     expect(reply.status).toBe(status);
     expect(reply.json).not.toHaveProperty("peers");
+  });
+});
+
+describe("a handler restricted to --namespace default", () => {
+  // The same StatefulSet in a namespace the handler does not watch: everything else about
+  // these callers is valid, as the unrestricted handler shows.
+  const inOther = (pod: V1Pod) => {
+    pod.metadata!.namespace = "other";
+    return pod;
+  };
+  const otherToken = () => tokenFor(1, { pod: { namespace: "other" } });
+  beforeEach(() => {
+    cluster.add(
+      inOther(coordinatorPod(0)),
+      inOther(setCondition(withoutCondition(coordinatorPod(1)), "False", "AwaitingState", "w")),
+    );
+  });
+
+  it("refuses a confirmation from another namespace with 403, and leaves its gate alone", async () => {
+    const before = structuredClone(cluster.condition("other", "coordinator-1"));
+    const patches = cluster.patches.length;
+    const reply = await confirm(await otherToken(), confirmation(), restricted);
+    expect(reply.status).toBe(403);
+    expect(reply.json["error"]).toBe(
+      "pod other/coordinator-1 is in namespace other, which this handler does not watch " +
+        "(--namespace default); add it to the handler's --namespace (chart value handler.namespaces)",
+    );
+    expect(cluster.condition("other", "coordinator-1")).toEqual(before);
+    expect(cluster.patches).toHaveLength(patches);
+    expect(cluster.events).toHaveLength(0);
+    expect(logs.find((l) => l["reason"] === "namespace_not_watched")).toMatchObject({
+      level: 40,
+      namespace: "other",
+      pod: "coordinator-1",
+      call: "confirmation",
+      status: 403,
+    });
+  });
+
+  it("refuses GET /v1/peers from another namespace with 403, and lists no peers", async () => {
+    const reply = await send("GET", "/v1/peers", { token: await otherToken(), to: restricted });
+    expect(reply.status).toBe(403);
+    expect(String(reply.json["error"])).toMatch(/namespace other, which this handler does not watch/);
+    expect(reply.json).not.toHaveProperty("peers");
+    // The unrestricted handler answers the very same caller.
+    const unrestricted = await send("GET", "/v1/peers", { token: await otherToken() });
+    expect(unrestricted.status).toBe(200);
+    expect(unrestricted.json).toMatchObject({ namespace: "other", peers: [{ pod: "coordinator-0" }] });
+  });
+
+  it("serves its own namespace as before", async () => {
+    const reply = await confirm(await tokenFor(1), confirmation(), restricted);
+    expect(reply.status).toBe(200);
+    expect(cluster.condition("default", "coordinator-1")?.status).toBe("True");
+  });
+
+  it("counts the refusals with their reason", async () => {
+    await confirm(await otherToken(), confirmation(), restricted);
+    await send("GET", "/v1/peers", { token: await otherToken(), to: restricted });
+    const text = String((await send("GET", "/metrics", { to: restricted })).json["text"]);
+    expect(text).toMatch(
+      /coordinator_ha_handler_confirmations_total\{outcome="refused",reason="namespace_not_watched"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /coordinator_ha_handler_peers_requests_total\{outcome="refused",reason="namespace_not_watched"\} [1-9]/,
+    );
   });
 });
 

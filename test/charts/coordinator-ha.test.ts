@@ -365,6 +365,140 @@ describe("RBAC", () => {
   it("leaves RBAC to the operator with handler.rbac.create=false", () => {
     const none = render(CHART, { values: { handler: { rbac: { create: false } } } });
     expect(none.filter((o) => o.kind.startsWith("ClusterRole"))).toEqual([]);
+    const namespaced = render(CHART, {
+      values: { handler: { namespaces: ["team-a"], rbac: { create: false } } },
+    });
+    expect(namespaced.filter((o) => /Role/.test(o.kind))).toEqual([]);
+  });
+
+  it("with handler.namespaces, grants the same rules in each of those namespaces alone", () => {
+    const namespaced = render(CHART, { values: { handler: { namespaces: ["team-a", "team-b"] } } });
+    expect(namespaced.filter((o) => o.kind.startsWith("Cluster"))).toEqual([]);
+    const roles = namespaced.filter((o) => o.kind === "Role");
+    const bindings = namespaced.filter((o) => o.kind === "RoleBinding");
+    expect(roles.map((r) => r.metadata.namespace)).toEqual(["team-a", "team-b"]);
+    expect(bindings.map((b) => b.metadata.namespace)).toEqual(["team-a", "team-b"]);
+    for (const role of roles) {
+      expect(role.metadata.name).toBe("cha-coordinator-ha-handler");
+      expect(role.rules).toEqual(find(objects, "ClusterRole").rules);
+    }
+    for (const binding of bindings) {
+      expect(binding.roleRef).toEqual({
+        apiGroup: "rbac.authorization.k8s.io",
+        kind: "Role",
+        name: "cha-coordinator-ha-handler",
+      });
+      expect(binding.subjects).toEqual([
+        { kind: "ServiceAccount", name: "cha-coordinator-ha-handler", namespace: NS },
+      ]);
+    }
+  });
+});
+
+describe("handler.namespaces", () => {
+  const webhookOf = (o: K8sObject[]) => find(o, "MutatingWebhookConfiguration").webhooks[0];
+  const namespaceLabels = (name: string, labels: Record<string, string> = {}) => ({
+    "kubernetes.io/metadata.name": name,
+    ...labels,
+  });
+
+  it("passes one --namespace per entry to the handler, and none by default", () => {
+    const handlerArgs = (o: K8sObject[]) =>
+      (container(find(o, "Deployment", "cha-coordinator-ha-handler")).args as string[]).filter((a) =>
+        a.startsWith("--namespace"),
+      );
+    expect(handlerArgs(render(CHART))).toEqual([]);
+    const objects = render(CHART, { values: { handler: { namespaces: ["team-a", "team-b"] } } });
+    expect(handlerArgs(objects)).toEqual(["--namespace=team-a", "--namespace=team-b"]);
+  });
+
+  it("confines the webhook to those namespaces, on top of the default namespaceSelector", () => {
+    const objects = render(CHART, { values: { handler: { namespaces: ["team-a", "team-b"] } } });
+    const selector = webhookOf(objects).namespaceSelector;
+    expect(selector).toEqual({
+      matchExpressions: [
+        { key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", "kube-node-lease"] },
+        { key: "kubernetes.io/metadata.name", operator: "In", values: ["team-a", "team-b"] },
+      ],
+    });
+    expect(selects(selector, namespaceLabels("team-b"))).toBe(true);
+    expect(selects(selector, namespaceLabels("default"))).toBe(false);
+    // Without handler.namespaces the webhook stays everywhere but the system namespaces.
+    expect(selects(webhookOf(render(CHART)).namespaceSelector, namespaceLabels("default"))).toBe(true);
+  });
+
+  it("merges with a user's namespaceSelector: its expressions and labels stay, all must hold", () => {
+    const objects = render(CHART, {
+      values: {
+        webhook: {
+          namespaceSelector: {
+            matchLabels: { "coordinator-ha.io/enabled": "true" },
+            matchExpressions: [{ key: "tier", operator: "NotIn", values: ["dev"] }],
+          },
+        },
+        handler: { namespaces: ["team-a"] },
+      },
+    });
+    const selector = webhookOf(objects).namespaceSelector;
+    expect(selector).toEqual({
+      matchLabels: { "coordinator-ha.io/enabled": "true" },
+      matchExpressions: [
+        { key: "tier", operator: "NotIn", values: ["dev"] },
+        { key: "kubernetes.io/metadata.name", operator: "In", values: ["team-a"] },
+      ],
+    });
+    const enabled = { "coordinator-ha.io/enabled": "true" };
+    expect(selects(selector, namespaceLabels("team-a", enabled))).toBe(true);
+    expect(selects(selector, namespaceLabels("team-a"))).toBe(false);
+    expect(selects(selector, namespaceLabels("team-a", { ...enabled, tier: "dev" }))).toBe(false);
+    expect(selects(selector, namespaceLabels("team-b", enabled))).toBe(false);
+
+    // A user selector of labels alone (its expressions removed with null) gets the expression too.
+    const labelsOnly = render(CHART, {
+      values: {
+        webhook: { namespaceSelector: { matchExpressions: null, matchLabels: enabled } },
+        handler: { namespaces: ["team-a"] },
+      },
+    });
+    expect(webhookOf(labelsOnly).namespaceSelector).toEqual({
+      matchLabels: enabled,
+      matchExpressions: [{ key: "kubernetes.io/metadata.name", operator: "In", values: ["team-a"] }],
+    });
+  });
+
+  it("keeps the chart's own pods out of the webhook, even with the release namespace listed", () => {
+    const objects = render(CHART, {
+      values: {
+        webhook: { objectSelector: { matchLabels: { "app.kubernetes.io/part-of": "coordinator-ha" } } },
+        handler: { namespaces: [NS, "team-a"] },
+      },
+    });
+    const webhook = webhookOf(objects);
+    expect(selects(webhook.namespaceSelector, namespaceLabels(NS))).toBe(true);
+    for (const d of objects.filter((o) => o.kind === "Deployment")) {
+      expect(selects(webhook.objectSelector, d.spec.template.metadata.labels)).toBe(false);
+    }
+  });
+
+  it("lets only those namespaces call the handler through its NetworkPolicy", () => {
+    const objects = render(CHART, {
+      values: { networkPolicy: { enabled: true }, handler: { namespaces: ["team-a", "team-b"] } },
+    });
+    const from = find(objects, "NetworkPolicy", "cha-coordinator-ha-handler").spec.ingress[0].from[0];
+    expect(from.namespaceSelector).toEqual({
+      matchExpressions: [
+        { key: "kubernetes.io/metadata.name", operator: "In", values: ["team-a", "team-b"] },
+      ],
+    });
+    expect(selects(from.podSelector, { "app.kubernetes.io/name": "coordinator" })).toBe(true);
+  });
+
+  it("passes helm lint --strict", () => {
+    const r = withValues({ handler: { namespaces: ["team-a", "team-b"] } }, (args) =>
+      run("helm", ["lint", "--strict", CHART, ...args]),
+    );
+    expect(r.stderr + r.stdout).toContain("0 chart(s) failed");
+    expect(r.status).toBe(0);
   });
 });
 
@@ -496,6 +630,17 @@ describe("values.schema.json", () => {
       { webhook: { objectSelector: { matchLabels: { "app.kubernetes.io/name": null } } } },
       "at '/webhook/objectSelector'",
     ],
+    [
+      "a namespace name that is not a DNS-1123 label",
+      { handler: { namespaces: ["team-a", "Team_B"] } },
+      "at '/handler/namespaces/1': 'Team_B' does not match pattern",
+    ],
+    [
+      "a namespace listed twice",
+      { handler: { namespaces: ["team-a", "team-a"] } },
+      "at '/handler/namespaces': items at 0 and 1 are equal",
+    ],
+    ["namespaces as a string", { handler: { namespaces: "team-a" } }, "at '/handler/namespaces'"],
     [
       "a cert-manager duration",
       { tls: { certManager: { duration: "1y" } } },

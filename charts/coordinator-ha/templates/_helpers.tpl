@@ -136,6 +136,23 @@ webhook.objectSelector as a label-selector string for the handler's --pod-select
 {{- join "," $terms }}
 {{- end }}
 
+{{/*
+webhook.namespaceSelector, narrowed to handler.namespaces when that is set: a pod injected
+where the handler may not look would wait un-Ready forever, since no handler could mark it
+recovered. The requirement is appended to the user's matchExpressions (all of them must
+hold), and the user's matchLabels stay. Returns YAML; empty when there is no selector.
+*/}}
+{{- define "coordinator-ha.webhookNamespaceSelector" -}}
+{{- $selector := deepCopy (.Values.webhook.namespaceSelector | default dict) }}
+{{- with .Values.handler.namespaces }}
+{{- $watched := dict "key" "kubernetes.io/metadata.name" "operator" "In" "values" . }}
+{{- $_ := set $selector "matchExpressions" (append ($selector.matchExpressions | default list) $watched) }}
+{{- end }}
+{{- with $selector }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
 {{/* The DNS names that the serving certificate must cover, as a list. */}}
 {{- define "coordinator-ha.dnsNames" -}}
 {{- $names := list }}

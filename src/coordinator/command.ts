@@ -3,7 +3,6 @@
 import type { Command } from "commander";
 import { createLogger } from "../log.ts";
 import { COORDINATOR_API_PORT, COORDINATOR_PROBE_PORT, DEFAULT_STATE_DIR } from "../names.ts";
-import { startCoordinator } from "./server.ts";
 import { ExitCode, runSet, runVerify, type Output } from "./user-cli.ts";
 
 /**
@@ -38,6 +37,7 @@ export function registerCoordinatorCommands(program: Command): void {
       const apiPort = port(this, "--api-port", flags.apiPort);
       const probePort = port(this, "--probe-port", flags.probePort);
       const logger = createLogger("coordinator");
+      const { startCoordinator } = await import("./server.ts");
       const coordinator = await startCoordinator({
         stateDir: flags.stateDir,
         apiPort,

@@ -9,7 +9,6 @@ import {
   type HandlerConfig,
   type HandlerFlags,
 } from "./config.ts";
-import { startHandler } from "./run.ts";
 
 export function registerHandlerCommand(program: Command): void {
   program
@@ -42,6 +41,7 @@ export function registerHandlerCommand(program: Command): void {
 
       const logger = createLogger("handler");
       logger.level = config.logLevel;
+      const { startHandler } = await import("./run.ts");
       const handler = await startHandler(config, logger).catch((err: unknown) => {
         logger.fatal({ err: (err as Error).message }, "handler failed to start");
         process.exit(1);

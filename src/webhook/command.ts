@@ -3,7 +3,6 @@ import type { Command } from "commander";
 import { createLogger } from "../log.ts";
 import { DEFAULT_STATE_DIR } from "../names.ts";
 import { ConfigError, parseWebhookConfig, type WebhookConfig, type WebhookFlags } from "./config.ts";
-import { startWebhook } from "./run.ts";
 
 export function registerWebhookCommand(program: Command): void {
   program
@@ -36,6 +35,7 @@ export function registerWebhookCommand(program: Command): void {
 
       const logger = createLogger("webhook");
       logger.level = config.logLevel;
+      const { startWebhook } = await import("./run.ts");
       const webhook = await startWebhook(config, logger).catch((err: unknown) => {
         logger.fatal({ err: (err as Error).message }, "webhook failed to start");
         process.exit(1);

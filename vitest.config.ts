@@ -1,7 +1,8 @@
 import { defineConfig } from "vitest/config";
 
-// Four projects: `unit` needs nothing but Node; `integration` runs components together
-// in one process, on 127.0.0.1; `charts` renders the Helm charts with the
+// Five projects: `unit` needs nothing but Node; `integration` runs components together
+// in one process, on 127.0.0.1; `package` runs the built CLI from production dependencies
+// only, as the container image does; `charts` renders the Helm charts with the
 // helm that test/cluster/build.sh builds; `cluster` runs against the local control
 // plane that test/cluster/global-setup.ts starts once per run (see test/cluster/README.md).
 export default defineConfig({
@@ -21,6 +22,14 @@ export default defineConfig({
           // In-process flows over real sockets and TLS, without Kubernetes.
           include: ["test/integration/**/*.test.ts"],
           testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "package",
+          // The image's runtime stage without Docker: `npm ci --omit=dev` and dist/.
+          include: ["test/package/**/*.test.ts"],
+          testTimeout: 60_000,
         },
       },
       {

@@ -32,11 +32,20 @@ export const TOKEN_VOLUME = "coordinator-ha-token";
  */
 export const KUBE_API_VOLUME = "coordinator-ha-kube-api";
 
+/** The audience of the token that the sidecar presents to the event handler, and only to it. */
 export const TOKEN_AUDIENCE = "coordinator-ha";
+/**
+ * The audience of the token that the sidecar presents to its peers (the peer API). A second
+ * audience because a peer receives the token it verifies: were it the handler's, the peer
+ * could replay it to the handler (confirm the caller's pod as recovered before it holds the
+ * state) for as long as it lives. The handler refuses this audience, the peer API the other.
+ */
+export const PEER_TOKEN_AUDIENCE = "coordinator-ha-peer";
 export const DEFAULT_STATE_DIR = "/var/run/coordinator-ha/state";
-/** Where the projected token volume is mounted in the sidecar. */
+/** Where the projected token volume is mounted in the sidecar; it holds both tokens. */
 export const TOKEN_DIR = "/var/run/secrets/coordinator-ha";
 export const TOKEN_FILE = `${TOKEN_DIR}/token`;
+export const PEER_TOKEN_FILE = `${TOKEN_DIR}/peer-token`;
 export const TOKEN_EXPIRATION_SECONDS = 3600;
 /**
  * Where in-cluster clients (@kubernetes/client-node's loadFromCluster) look for their

@@ -1,6 +1,7 @@
 // Wire format of the event handler's API, shared by the handler and the recovery sidecar.
 // Both endpoints take the sidecar's projected service-account token (audience
-// coordinator-ha) as `Authorization: Bearer <token>`.
+// coordinator-ha) as `Authorization: Bearer <token>`; the token the sidecar shows its peers
+// (audience coordinator-ha-peer) is refused.
 
 /** A Ready peer of the caller's StatefulSet whose sidecar confirmed that it holds the state. */
 export interface Peer {

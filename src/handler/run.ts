@@ -2,7 +2,7 @@
 // a controller out.
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import { createPodTokenVerifier, discoverIssuer, kubeJwksSource } from "../identity/index.ts";
+import { discoverIssuer, kubeJwksSource } from "../identity/index.ts";
 import { createRegistry } from "../http/metrics.ts";
 import { startTlsServer } from "../http/tls-server.ts";
 import { loadKubeConfig } from "../kube/client.ts";
@@ -10,13 +10,12 @@ import { startPodCache, type PodCacheListener, type RunningPodCache } from "../k
 import { combinePodCaches } from "../kube/pod-caches.ts";
 import { kubeNamespacedPodListWatch, kubePodListWatch } from "../kube/pod-list-watch.ts";
 import { kubePodApi } from "../kube/pods.ts";
-import { TOKEN_AUDIENCE } from "../names.ts";
 import { conditionWriter } from "./condition-writer.ts";
 import type { HandlerConfig } from "./config.ts";
 import { createController } from "./controller.ts";
 import { handlerMetrics } from "./metrics.ts";
 import { createHandlerApp } from "./server.ts";
-import { createHandlerService } from "./service.ts";
+import { createHandlerService, handlerTokenVerifier } from "./service.ts";
 
 export interface RunningHandler {
   /** The port actually bound (config.port may be 0). */
@@ -32,7 +31,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
   const keys = kubeJwksSource(kc, logger);
   // Fetch the keys now, so that a missing permission shows in the log at startup.
   keys.get().catch((err: unknown) => logger.error({ err: String(err) }, "fetching the issuer's keys failed"));
-  const verifier = createPodTokenVerifier({ issuer, audience: TOKEN_AUDIENCE, keys });
+  const verifier = handlerTokenVerifier(issuer, keys);
 
   const registry = createRegistry();
   const metrics = handlerMetrics(registry, () => cache.size());

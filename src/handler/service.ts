@@ -2,10 +2,17 @@
 // (identity), is that pod allowed (caller.ts), what the call means (confirm.ts, peers.ts),
 // and the write. HTTP stays in server.ts; Kubernetes access is injected.
 import type { Logger } from "pino";
-import { IdentityError, type PodIdentity, type PodTokenVerifier } from "../identity/index.ts";
+import {
+  createPodTokenVerifier,
+  IdentityError,
+  type JwksSource,
+  type PodIdentity,
+  type PodTokenVerifier,
+} from "../identity/index.ts";
 import type { LabelSelector } from "../kube/label-selector.ts";
 import type { PodCache } from "../kube/pod-cache.ts";
 import type { PodApi } from "../kube/pods.ts";
+import { TOKEN_AUDIENCE } from "../names.ts";
 import type { ErrorBody, PeersResponse, RecoveredResponse } from "./api.ts";
 import { checkCaller, checkWatched, type CallerCheck } from "./caller.ts";
 import type { ConditionWriter } from "./condition-writer.ts";
@@ -42,6 +49,15 @@ export interface HandlerServiceOptions {
 /** A write that loses a race re-reads the pod and decides again, this many times in all. */
 const ATTEMPTS = 3;
 
+/**
+ * The verifier of the handler's callers: tokens for the handler's audience only. A sidecar's
+ * peer token (audience coordinator-ha-peer) is in the hands of the peer it recovered from,
+ * which must not be able to confirm or ask for peers as that pod.
+ */
+export function handlerTokenVerifier(issuer: string, keys: JwksSource): PodTokenVerifier {
+  return createPodTokenVerifier({ issuer, audience: TOKEN_AUDIENCE, keys });
+}
+
 export function createHandlerService(opts: HandlerServiceOptions): HandlerService {
   const { logger, metrics } = opts;
 
@@ -60,7 +76,7 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
     if (!token)
       return refuse(
         "missing_token",
-        "missing bearer token: send the pod's projected token (audience coordinator-ha)",
+        `missing bearer token: send the pod's projected token (audience ${TOKEN_AUDIENCE})`,
       );
     try {
       return await opts.verifier.verify(token);

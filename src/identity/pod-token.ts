@@ -1,7 +1,8 @@
-// Verifies a projected, pod-bound service-account token (audience coordinator-ha) and
-// returns the pod it speaks for. The handler and the sidecar's peer API both call this;
-// they then check the pod itself (exists with that uid, gated, selected), which a token
-// alone cannot prove.
+// Verifies a projected, pod-bound service-account token and returns the pod it speaks for.
+// The handler (audience coordinator-ha) and the sidecar's peer API (audience
+// coordinator-ha-peer) both call this, each with its own audience, so that a token one of
+// them receives is worthless to the other; they then check the pod itself (exists with that
+// uid, gated, selected), which a token alone cannot prove.
 //
 //   const verifier = createPodTokenVerifier({ issuer, audience: TOKEN_AUDIENCE, keys });
 //   const who = await verifier.verify(token); // PodIdentity, or throws IdentityError
@@ -95,7 +96,7 @@ export function createPodTokenVerifier(opts: PodTokenVerifierOptions): PodTokenV
           result = await verifyWith(token, await opts.keys.refresh());
         }
       } catch (err) {
-        throw toIdentityError(err);
+        throw toIdentityError(err, opts.audience);
       }
       const now = Math.floor(Date.now() / 1000);
       const iat = result.payload.iat;
@@ -130,14 +131,19 @@ function podIdentity(payload: Record<string, unknown>): PodIdentity {
   return { namespace, serviceAccount, podName, podUid };
 }
 
-function toIdentityError(err: unknown): unknown {
+function toIdentityError(err: unknown, audience: string): unknown {
   if (err instanceof errors.JWTExpired) return new IdentityError(IdentityReason.Expired, "token has expired");
   if (err instanceof errors.JWTClaimValidationFailed) {
     switch (err.claim) {
       case "iss":
         return new IdentityError(IdentityReason.WrongIssuer, "token was issued by another issuer");
       case "aud":
-        return new IdentityError(IdentityReason.WrongAudience, "token is not meant for coordinator-ha");
+        // Both audiences are coordinator-ha's own: say which one this server wants and which
+        // one came, so that a token sent to the wrong server is recognized as such.
+        return new IdentityError(
+          IdentityReason.WrongAudience,
+          `token is not meant for this server: expected audience ${audience}, got ${audiencesOf(err.payload)}`,
+        );
       case "nbf":
         return new IdentityError(IdentityReason.NotYetValid, "token is not valid yet");
       default:
@@ -168,6 +174,15 @@ function toIdentityError(err: unknown): unknown {
   }
   // Key-source failures and JWKSInvalid (the issuer published garbage) are not the caller's fault.
   return err;
+}
+
+/** The token's audiences for a message; the signature has been verified, so the issuer wrote them. */
+function audiencesOf(payload: Record<string, unknown>): string {
+  const aud = payload["aud"];
+  const list = (Array.isArray(aud) ? aud : [aud]).filter((a): a is string => typeof a === "string");
+  if (list.length === 0) return "none";
+  const text = list.join(", ");
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 function asRecord(value: unknown): Record<string, unknown> | undefined {

@@ -3,7 +3,14 @@
 import { X509Certificate } from "node:crypto";
 import { posix } from "node:path";
 import type { PodIdentity } from "../identity/index.ts";
-import { DEFAULT_STATE_DIR, PEER_PORT, SIDECAR_PROBE_PORT, TOKEN_FILE } from "../names.ts";
+import {
+  DEFAULT_STATE_DIR,
+  PEER_PORT,
+  PEER_TOKEN_AUDIENCE,
+  PEER_TOKEN_FILE,
+  SIDECAR_PROBE_PORT,
+  TOKEN_FILE,
+} from "../names.ts";
 import { statefulSetOf } from "./peer-authz.ts";
 import { SidecarEnv } from "./sidecar-env.ts";
 import { ConfigError } from "../config/problems.ts";
@@ -16,7 +23,10 @@ export interface SidecarConfig {
   /** PEM bundle that verifies the handler; undefined means the system trust store. */
   handlerCa: string | undefined;
   stateDir: string;
+  /** The token for the handler (audience coordinator-ha); never sent to a peer. */
   tokenFile: string;
+  /** The token for peers (audience coordinator-ha-peer); never sent to the handler. */
+  peerTokenFile: string;
   peerPort: number;
   probePort: number;
   /** The app's readiness endpoint; undefined means "state present" stands for "app ready". */
@@ -82,6 +92,16 @@ export function parseSidecarConfig(env: NodeJS.ProcessEnv): SidecarConfig {
   }
   const tokenFile = value(SidecarEnv.tokenFile) || TOKEN_FILE;
   if (!posix.isAbsolute(tokenFile)) problems.push(`${quoted(SidecarEnv.tokenFile)} is not an absolute path`);
+  const peerTokenFile = value(SidecarEnv.peerTokenFile) || PEER_TOKEN_FILE;
+  if (!posix.isAbsolute(peerTokenFile))
+    problems.push(`${quoted(SidecarEnv.peerTokenFile)} is not an absolute path`);
+  // One file for both would hand peers the handler's token again, which is what the two
+  // audiences are there to prevent.
+  if (posix.normalize(peerTokenFile) === posix.normalize(tokenFile)) {
+    problems.push(
+      `${quoted(SidecarEnv.peerTokenFile)} is the same file as ${SidecarEnv.tokenFile}; peers need their own token (audience ${PEER_TOKEN_AUDIENCE})`,
+    );
+  }
 
   const port = (name: string, fallback: number): number => {
     const text = value(name);
@@ -116,6 +136,7 @@ export function parseSidecarConfig(env: NodeJS.ProcessEnv): SidecarConfig {
     handlerCa,
     stateDir: posix.normalize(stateText),
     tokenFile,
+    peerTokenFile,
     peerPort,
     probePort,
     appReadinessUrl,

@@ -1,5 +1,6 @@
 // The sidecar's calls to the event handler (wire format in src/handler/api.ts). The token
-// is re-read for every call: the kubelet rotates the projected token file.
+// (audience coordinator-ha, the handler's alone; peers get the other one) is re-read for
+// every call: the kubelet rotates the projected token file.
 //
 // Only a 200 with a well-formed answer about this pod's own StatefulSet counts. Anything
 // else (unreachable, 503 while the handler's cache is unsynced, a 4xx, a malformed body)

@@ -1,16 +1,14 @@
 // The sidecar's check of its peers' tokens: the cluster's service-account issuer, reached
 // with the API credentials that the webhook mounts into the sidecar (volume
-// coordinator-ha-kube-api), whatever the pod's automountServiceAccountToken.
+// coordinator-ha-kube-api), whatever the pod's automountServiceAccountToken. Only tokens for
+// the peer audience (coordinator-ha-peer) pass: a peer never receives, and so can never
+// replay, a token that the handler would accept, and the handler's token is no key here.
 import { existsSync } from "node:fs";
 import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import {
-  createPodTokenVerifier,
-  discoverIssuer,
-  kubeJwksSource,
-  type PodTokenVerifier,
-} from "../identity/index.ts";
-import { KUBE_API_DIR, KUBE_API_VOLUME, TOKEN_AUDIENCE } from "../names.ts";
+import { discoverIssuer, kubeJwksSource, type PodTokenVerifier } from "../identity/index.ts";
+import { KUBE_API_DIR, KUBE_API_VOLUME } from "../names.ts";
+import { peerTokenVerifier } from "./peer-api.ts";
 
 /** The token that @kubernetes/client-node's loadFromCluster reads (re-read every minute). */
 const API_TOKEN_FILE = `${KUBE_API_DIR}/token`;
@@ -43,7 +41,7 @@ export function inClusterVerifier(logger: Logger): PodTokenVerifier {
     (verifier ??= discoverIssuer(kc).then(
       (issuer) => {
         logger.info({ issuer }, "discovered the service-account issuer");
-        return createPodTokenVerifier({ issuer, audience: TOKEN_AUDIENCE, keys });
+        return peerTokenVerifier(issuer, keys);
       },
       (err: unknown) => {
         verifier = undefined;

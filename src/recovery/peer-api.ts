@@ -1,6 +1,7 @@
 // The sidecar's peer API (HTTPS on the cha-peer port, self-signed certificate that peers pin):
 //
-//   POST /v1/state  Authorization: Bearer <pod-bound token>  {"publicKey": <P-256 JWK>}
+//   POST /v1/state  Authorization: Bearer <pod-bound token, audience coordinator-ha-peer>
+//                   {"publicKey": <P-256 JWK>}
 //     200 {"digest": "sha256:…", "jwe": "<compact JWE of the bundle, to publicKey>"}
 //     401 bad token, 403 not a peer, 400 bad key, 409 no state here, 503 cannot verify now
 //
@@ -10,7 +11,14 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import { errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
-import { IdentityError, type PodIdentity, type PodTokenVerifier } from "../identity/index.ts";
+import {
+  createPodTokenVerifier,
+  IdentityError,
+  type JwksSource,
+  type PodIdentity,
+  type PodTokenVerifier,
+} from "../identity/index.ts";
+import { PEER_TOKEN_AUDIENCE } from "../names.ts";
 import { encodeBundle, digestOf, type Bundle } from "../state/bundle.ts";
 import { authorizePeer } from "./peer-authz.ts";
 import { recipientKey, sealBundle, TransferError } from "./transfer.ts";
@@ -20,10 +28,19 @@ const BODY_LIMIT = 4 * 1024;
 
 export interface PeerApiOptions {
   self: PodIdentity;
+  /** Verifies callers' tokens: peerTokenVerifier, or a stand-in for it. */
   verifier: PodTokenVerifier;
   /** This pod's state now; undefined (or an empty bundle) when it holds none. */
   readState: () => Promise<Bundle | undefined>;
   logger: Logger;
+}
+
+/**
+ * The verifier of the peer API's callers: tokens for the peer audience only. A token for the
+ * handler's audience is refused, so that the handler's token never needs to leave the pod.
+ */
+export function peerTokenVerifier(issuer: string, keys: JwksSource): PodTokenVerifier {
+  return createPodTokenVerifier({ issuer, audience: PEER_TOKEN_AUDIENCE, keys });
 }
 
 export function peerApi(opts: PeerApiOptions): express.Express {
@@ -37,7 +54,12 @@ export function peerApi(opts: PeerApiOptions): express.Express {
     const match = /^Bearer ([^\s]+)$/i.exec(header);
     if (!match) {
       res.setHeader("www-authenticate", "Bearer");
-      refuse(req, res, 401, "expected Authorization: Bearer <pod-bound service-account token>");
+      refuse(
+        req,
+        res,
+        401,
+        `expected Authorization: Bearer <pod-bound service-account token, audience ${PEER_TOKEN_AUDIENCE}>`,
+      );
       return;
     }
     let caller: PodIdentity;

@@ -18,8 +18,10 @@ export const SidecarEnv = {
   handlerCa: "CHA_HANDLER_CA",
   /** The shared state directory (the coordinator-ha-state volume). */
   stateDir: "CHA_STATE_DIR",
-  /** The projected service-account token (audience coordinator-ha). */
+  /** The projected service-account token for the handler (audience coordinator-ha). */
   tokenFile: "CHA_TOKEN_FILE",
+  /** The projected service-account token for peers (audience coordinator-ha-peer). */
+  peerTokenFile: "CHA_PEER_TOKEN_FILE",
   /** Port of the peer API (HTTPS), named cha-peer. */
   peerPort: "CHA_PEER_PORT",
   /** Port of the sidecar's own probes (HTTP): /startupz, /healthz. */

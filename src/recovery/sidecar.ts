@@ -86,7 +86,8 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
       {
         stateDigest: () => stateDigest(dir),
         askHandler: () => handler.peers(),
-        fetchFromPeer: async (peer) => fetchFromPeer(peer, await readToken(config.tokenFile)),
+        // The peer-audience token only: the peer could replay whatever it receives.
+        fetchFromPeer: async (peer) => fetchFromPeer(peer, await readToken(config.peerTokenFile)),
         writeState: async (bundle, peer) => {
           // The record first: a crash in between leaves a record about a digest that no
           // state has, which says nothing.

@@ -8,6 +8,8 @@ import {
   KUBE_API_VOLUME,
   PEER_PORT,
   PEER_PORT_NAME,
+  PEER_TOKEN_AUDIENCE,
+  PEER_TOKEN_FILE,
   SIDECAR_NAME,
   SIDECAR_PROBE_PORT,
   STATE_VOLUME,
@@ -111,6 +113,7 @@ function sidecarEnv(params: InjectionParams, appReadinessUrl: string): V1EnvVar[
     { name: SidecarEnv.handlerCa, value: params.handlerCa },
     { name: SidecarEnv.stateDir, value: params.stateDir },
     { name: SidecarEnv.tokenFile, value: TOKEN_FILE },
+    { name: SidecarEnv.peerTokenFile, value: PEER_TOKEN_FILE },
     { name: SidecarEnv.peerPort, value: String(PEER_PORT) },
     { name: SidecarEnv.probePort, value: String(SIDECAR_PROBE_PORT) },
     { name: SidecarEnv.appReadinessUrl, value: appReadinessUrl },
@@ -126,7 +129,12 @@ export function stateVolume(): V1Volume {
   return { name: STATE_VOLUME, emptyDir: { medium: "Memory" } };
 }
 
-/** The pod-bound identity that the sidecar presents to the handler and to its peers. */
+/**
+ * The pod-bound identity of the sidecar, as two tokens of the same pod: one for the handler
+ * (audience coordinator-ha) and one for its peers (coordinator-ha-peer). A peer receives the
+ * token it checks; with a single audience it could replay it to the handler. The handler's
+ * source stays first and unchanged, as DESIGN.md fixes it.
+ */
 export function tokenVolume(): V1Volume {
   return {
     name: TOKEN_VOLUME,
@@ -137,6 +145,13 @@ export function tokenVolume(): V1Volume {
             audience: TOKEN_AUDIENCE,
             expirationSeconds: TOKEN_EXPIRATION_SECONDS,
             path: basename(TOKEN_FILE),
+          },
+        },
+        {
+          serviceAccountToken: {
+            audience: PEER_TOKEN_AUDIENCE,
+            expirationSeconds: TOKEN_EXPIRATION_SECONDS,
+            path: basename(PEER_TOKEN_FILE),
           },
         },
       ],

@@ -1,5 +1,7 @@
 // The whole recovery flow in one process, without Kubernetes: reference Coordinators and
-// recovery sidecars on 127.0.0.1 (each "pod" a pair with its own state directory and token),
+// recovery sidecars on 127.0.0.1 (each "pod" a pair with its own state directory and its two
+// tokens: audience coordinator-ha for the handler, coordinator-ha-peer for peers; each
+// side's verifier takes only its own, so the flow recovers only if each goes where it belongs),
 // a fake handler over real TLS, and the real pod-token verifier fed by a local issuer whose
 // tokens have the kube claim layout. Each pod is started as the kubelet would: the sidecar
 // first, the app only once the sidecar's startup probe passes.
@@ -15,8 +17,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startCoordinator, type RunningCoordinator } from "../../src/coordinator/server.ts";
 import { runSet } from "../../src/coordinator/user-cli.ts";
 import { close, listen } from "../../src/http/listen.ts";
-import { cachedJwksSource, createPodTokenVerifier } from "../../src/identity/index.ts";
+import { handlerTokenVerifier } from "../../src/handler/service.ts";
+import { cachedJwksSource } from "../../src/identity/index.ts";
+import { PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE } from "../../src/names.ts";
 import { parseSidecarConfig } from "../../src/recovery/config.ts";
+import { peerTokenVerifier } from "../../src/recovery/peer-api.ts";
 import { createPeerCertificate } from "../../src/recovery/peer-cert.ts";
 import { SidecarEnv } from "../../src/recovery/sidecar-env.ts";
 import { startSidecar, type RunningSidecar } from "../../src/recovery/sidecar.ts";
@@ -50,11 +55,10 @@ beforeAll(async () => {
   issuerKey = await signingKey("ES256");
   const ca = await createCa({ commonName: "test handler CA" });
   handlerCa = ca.certPem;
-  const verifier = createPodTokenVerifier({
-    issuer: ISSUER,
-    audience: "coordinator-ha",
-    keys: cachedJwksSource(async () => jwks(issuerKey)),
-  });
+  const verifier = handlerTokenVerifier(
+    ISSUER,
+    cachedJwksSource(async () => jwks(issuerKey)),
+  );
   handler = new FakeHandler(await issueServingCert(ca, { ips: ["127.0.0.1"] }), verifier);
   handlerPort = await handler.start();
 }, 30_000);
@@ -79,12 +83,14 @@ async function startPod(name: string, opts: { waitForStartup?: boolean } = {}): 
   const stateDir = join(dir, "state");
   await mkdir(stateDir, { recursive: true });
   const tokenFile = join(dir, "token");
+  const peerTokenFile = join(dir, "peer-token");
   const uid = `uid-${name}`;
+  const podClaims = { namespace: NAMESPACE, serviceAccount: SERVICE_ACCOUNT, podName: name, podUid: uid };
+  // As the kubelet writes the two sources of the coordinator-ha-token volume.
+  await writeFile(tokenFile, await podToken(issuerKey, { pod: podClaims, audience: TOKEN_AUDIENCE }));
   await writeFile(
-    tokenFile,
-    await podToken(issuerKey, {
-      pod: { namespace: NAMESPACE, serviceAccount: SERVICE_ACCOUNT, podName: name, podUid: uid },
-    }),
+    peerTokenFile,
+    await podToken(issuerKey, { pod: podClaims, audience: PEER_TOKEN_AUDIENCE }),
   );
   // The app's probe port has to be known before the app starts (it is in the pod spec).
   const appProbePort = await freePort();
@@ -98,17 +104,17 @@ async function startPod(name: string, opts: { waitForStartup?: boolean } = {}): 
     [SidecarEnv.handlerCa]: handlerCa,
     [SidecarEnv.stateDir]: stateDir,
     [SidecarEnv.tokenFile]: tokenFile,
+    [SidecarEnv.peerTokenFile]: peerTokenFile,
     [SidecarEnv.peerPort]: "0",
     [SidecarEnv.probePort]: "0",
     [SidecarEnv.appReadinessUrl]: `http://127.0.0.1:${appProbePort}/probe/readiness`,
   });
   const started = performance.now();
   const sidecar = await startSidecar(config, {
-    verifier: createPodTokenVerifier({
-      issuer: ISSUER,
-      audience: "coordinator-ha",
-      keys: cachedJwksSource(async () => jwks(issuerKey)),
-    }),
+    verifier: peerTokenVerifier(
+      ISSUER,
+      cachedJwksSource(async () => jwks(issuerKey)),
+    ),
     logger: logger.child({ pod: name }),
     host: "127.0.0.1",
     recoveryTimings: { initialBackoffMs: 20, maxBackoffMs: 200, pollMs: 100 },

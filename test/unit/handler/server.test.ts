@@ -13,12 +13,12 @@ import { conditionWriter } from "../../../src/handler/condition-writer.ts";
 import { handlerMetrics } from "../../../src/handler/metrics.ts";
 import { AWAITING_NO_PEER } from "../../../src/handler/reconcile.ts";
 import { createHandlerApp } from "../../../src/handler/server.ts";
-import { createHandlerService } from "../../../src/handler/service.ts";
+import { createHandlerService, handlerTokenVerifier } from "../../../src/handler/service.ts";
 import { createRegistry } from "../../../src/http/metrics.ts";
 import { startTlsServer, type TlsServer } from "../../../src/http/tls-server.ts";
-import { cachedJwksSource, createPodTokenVerifier } from "../../../src/identity/index.ts";
+import { cachedJwksSource } from "../../../src/identity/index.ts";
 import { parseLabelSelector } from "../../../src/kube/label-selector.ts";
-import { TOKEN_AUDIENCE } from "../../../src/names.ts";
+import { PEER_TOKEN_AUDIENCE } from "../../../src/names.ts";
 import { createCa, issueServingCert, type CertificateAuthority } from "../../../webhook-certs/x509.ts";
 import {
   ISSUER,
@@ -118,11 +118,11 @@ async function startServer(logger: Logger, namespaces?: string[]): Promise<TlsSe
   const registry = createRegistry();
   const metrics = handlerMetrics(registry, () => cluster.cache.size());
   const service = createHandlerService({
-    verifier: createPodTokenVerifier({
-      issuer: ISSUER,
-      audience: TOKEN_AUDIENCE,
-      keys: cachedJwksSource(async () => jwks(key)),
-    }),
+    // The verifier that run.ts builds.
+    verifier: handlerTokenVerifier(
+      ISSUER,
+      cachedJwksSource(async () => jwks(key)),
+    ),
     selector: parseLabelSelector("app.kubernetes.io/name=coordinator"),
     namespaces,
     cache: cluster.cache,
@@ -221,14 +221,23 @@ describe("POST /v1/recovered", () => {
 
   // Each case: the token, a change to the cluster, and the expected status and reason.
   const refusals: [string, () => Promise<string>, () => void, number, RegExp][] = [
-    ["no token", async () => "", () => undefined, 401, /missing bearer token/],
+    ["no token", async () => "", () => undefined, 401, /missing bearer token.*audience coordinator-ha\)/],
     ["a garbage token", async () => "not.a.jwt", () => undefined, 401, /token refused/],
     [
       "a token for another audience",
       () => tokenFor(1, { audience: "https://kubernetes.default.svc" }),
       () => undefined,
       401,
-      /not meant for coordinator-ha/,
+      /expected audience coordinator-ha, got https:\/\/kubernetes.default.svc/,
+    ],
+    [
+      // What the peer it recovered from holds: replayed here, it would mark the pod
+      // recovered before it has the state.
+      "the pod's own peer token (audience coordinator-ha-peer)",
+      () => tokenFor(1, { audience: PEER_TOKEN_AUDIENCE }),
+      () => undefined,
+      401,
+      /^token refused: token is not meant for this server: expected audience coordinator-ha, got coordinator-ha-peer$/,
     ],
     [
       "a token of another issuer",
@@ -422,6 +431,17 @@ describe("GET /v1/peers", () => {
     const reply = await send("GET", "/v1/peers", { token: await token() });
     expect(reply.status).toBe(status);
     expect(reply.json).not.toHaveProperty("peers");
+  });
+
+  it("refuses the pod's own peer token, which a peer holds, and says which audience it wants", async () => {
+    const reply = await send("GET", "/v1/peers", {
+      token: await tokenFor(1, { audience: PEER_TOKEN_AUDIENCE }),
+    });
+    expect(reply.status).toBe(401);
+    expect(reply.json).toEqual({
+      error:
+        "token refused: token is not meant for this server: expected audience coordinator-ha, got coordinator-ha-peer",
+    });
   });
 });
 

@@ -7,7 +7,7 @@ import {
   type JwksSource,
   type PodTokenVerifier,
 } from "../../../src/identity/index.ts";
-import { TOKEN_AUDIENCE } from "../../../src/names.ts";
+import { PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE } from "../../../src/names.ts";
 import { ISSUER, jwks, podToken, POD, signingKey, type SigningKey } from "./issuer.ts";
 
 let rsa: SigningKey;
@@ -101,6 +101,25 @@ describe("createPodTokenVerifier", () => {
     const v = verifierFor(keySource(jwks(rsa)).source);
     expect(await refusal(v, await podToken(rsa, opts))).toBe(reason);
   });
+
+  // The sidecar holds two tokens of the same pod: one for the handler, one for its peers.
+  // Each verifier must take only its own, or a peer could replay what it was shown.
+  it.each([
+    ["the handler's", TOKEN_AUDIENCE, PEER_TOKEN_AUDIENCE],
+    ["a peer's", PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE],
+  ])(
+    "refuses the other audience of coordinator-ha as %s verifier, and says which it expected",
+    async (_who, audience, other) => {
+      const v = createPodTokenVerifier({ issuer: ISSUER, audience, keys: keySource(jwks(rsa)).source });
+      await expect(v.verify(await podToken(rsa, { audience }))).resolves.toEqual(POD);
+      const err = await v.verify(await podToken(rsa, { audience: other })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(IdentityError);
+      expect((err as IdentityError).reason).toBe("WrongAudience");
+      expect((err as IdentityError).message).toBe(
+        `token is not meant for this server: expected audience ${audience}, got ${other}`,
+      );
+    },
+  );
 
   it("refuses a token signed by a key the issuer does not publish, after one refresh", async () => {
     const { state, source } = keySource(jwks(rsa));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { PEER_TOKEN_FILE, TOKEN_FILE } from "../../../src/names.ts";
 import { ConfigError, parseSidecarConfig } from "../../../src/recovery/config.ts";
 import { SidecarEnv } from "../../../src/recovery/sidecar-env.ts";
 
@@ -12,6 +13,7 @@ const env = {
   [SidecarEnv.handlerCa]: "",
   [SidecarEnv.stateDir]: "/var/run/coordinator-ha/state",
   [SidecarEnv.tokenFile]: "/var/run/secrets/coordinator-ha/token",
+  [SidecarEnv.peerTokenFile]: "/var/run/secrets/coordinator-ha/peer-token",
   [SidecarEnv.peerPort]: "7443",
   [SidecarEnv.probePort]: "7444",
   [SidecarEnv.appReadinessUrl]: "http://127.0.0.1:9102/probe/readiness",
@@ -29,9 +31,29 @@ describe("parseSidecarConfig", () => {
     expect(config.statefulSet).toBe("coordinator");
     expect(config.handlerUrl.href).toBe("https://coordinator-ha-handler.coordinator-ha.svc:8443/");
     expect(config.handlerCa).toBeUndefined();
+    expect(config.tokenFile).toBe("/var/run/secrets/coordinator-ha/token");
+    expect(config.peerTokenFile).toBe("/var/run/secrets/coordinator-ha/peer-token");
     expect(config.peerPort).toBe(7443);
     expect(config.probePort).toBe(7444);
     expect(config.appReadinessUrl?.href).toBe("http://127.0.0.1:9102/probe/readiness");
+  });
+
+  it("defaults both token files to the projected volume's", () => {
+    const config = parseSidecarConfig({
+      ...env,
+      [SidecarEnv.tokenFile]: undefined,
+      [SidecarEnv.peerTokenFile]: "",
+    });
+    expect(config.tokenFile).toBe(TOKEN_FILE);
+    expect(config.peerTokenFile).toBe(PEER_TOKEN_FILE);
+  });
+
+  it("refuses one file for both tokens: peers would get the handler's", () => {
+    expect(() =>
+      parseSidecarConfig({ ...env, [SidecarEnv.peerTokenFile]: "/var/run/secrets/coordinator-ha//token" }),
+    ).toThrow(
+      'CHA_PEER_TOKEN_FILE="/var/run/secrets/coordinator-ha//token" is the same file as CHA_TOKEN_FILE; peers need their own token (audience coordinator-ha-peer)',
+    );
   });
 
   it("treats an empty readiness URL as none", () => {
@@ -46,6 +68,7 @@ describe("parseSidecarConfig", () => {
       [SidecarEnv.handlerUrl]: "http://handler:8080",
       [SidecarEnv.handlerCa]: "not a certificate",
       [SidecarEnv.stateDir]: "relative/dir",
+      [SidecarEnv.peerTokenFile]: "peer-token",
       [SidecarEnv.peerPort]: "70000",
       [SidecarEnv.appReadinessUrl]: "ftp://x",
     };
@@ -61,6 +84,7 @@ describe("parseSidecarConfig", () => {
     expect(message).toContain('CHA_HANDLER_URL="http://handler:8080" is not an https URL');
     expect(message).toContain("CHA_HANDLER_CA is not a PEM certificate bundle");
     expect(message).toContain('CHA_STATE_DIR="relative/dir" is not an absolute directory path');
+    expect(message).toContain('CHA_PEER_TOKEN_FILE="peer-token" is not an absolute path');
     expect(message).toContain('CHA_PEER_PORT="70000" is not a port number');
     expect(message).toContain('CHA_APP_READINESS_URL="ftp://x" is not an http(s) URL');
   });

@@ -3,12 +3,9 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { close, listen } from "../../../src/http/listen.ts";
 import { requestJson } from "../../../src/http/client.ts";
-import {
-  cachedJwksSource,
-  createPodTokenVerifier,
-  type PodTokenVerifier,
-} from "../../../src/identity/index.ts";
-import { peerApi } from "../../../src/recovery/peer-api.ts";
+import { cachedJwksSource, type PodTokenVerifier } from "../../../src/identity/index.ts";
+import { PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE } from "../../../src/names.ts";
+import { peerApi, peerTokenVerifier } from "../../../src/recovery/peer-api.ts";
 import { createPeerCertificate, type PeerCertificate } from "../../../src/recovery/peer-cert.ts";
 import { fetchFromPeer } from "../../../src/recovery/peer-client.ts";
 import { ephemeralKey, openBundle } from "../../../src/recovery/transfer.ts";
@@ -39,11 +36,11 @@ let server: ReturnType<typeof createServer>;
 beforeAll(async () => {
   key = await signingKey("ES256");
   cert = await createPeerCertificate(self.podName);
-  const real = createPodTokenVerifier({
-    issuer: ISSUER,
-    audience: "coordinator-ha",
-    keys: cachedJwksSource(async () => jwks(key)),
-  });
+  // The verifier that the sidecar builds for its peer API (in-cluster-verifier.ts).
+  const real = peerTokenVerifier(
+    ISSUER,
+    cachedJwksSource(async () => jwks(key)),
+  );
   const verifier: PodTokenVerifier = {
     verify: async (token) => {
       if (verifierDown) throw new Error("apiserver unreachable");
@@ -72,8 +69,9 @@ async function post(body: unknown, token?: string) {
   });
 }
 
+/** The caller's peer token, as the sidecar sends it to a peer. */
 const tokenFor = (pod: Partial<PodClaims> = {}, opts: Parameters<typeof podToken>[1] = {}) =>
-  podToken(key, { ...opts, pod: { ...caller, ...pod } });
+  podToken(key, { audience: PEER_TOKEN_AUDIENCE, ...opts, pod: { ...caller, ...pod } });
 
 describe("peer API", () => {
   it("serves the state as a JWE to a peer of the same StatefulSet", async () => {
@@ -104,7 +102,7 @@ describe("peer API", () => {
   });
 
   it.each([
-    ["no token", undefined, 401, /expected Authorization: Bearer/],
+    ["no token", undefined, 401, /expected Authorization: Bearer .*audience coordinator-ha-peer/],
     ["a token that is no JWT", "garbage", 401, /token refused/],
   ])("refuses %s with 401", async (_name, token, status, message) => {
     const res = await post({ publicKey: (await ephemeralKey()).publicJwk }, token);
@@ -113,7 +111,13 @@ describe("peer API", () => {
   });
 
   it.each([
-    ["another audience", {}, { audience: "kubernetes" }, 401, /not meant for coordinator-ha/],
+    [
+      "another audience",
+      {},
+      { audience: "kubernetes" },
+      401,
+      /expected audience coordinator-ha-peer, got kubernetes/,
+    ],
     ["another issuer", {}, { issuer: "https://evil.example" }, 401, /another issuer/],
     ["an expired token", {}, { issuedAt: -7200, expiresIn: -3600 }, 401, /expired/],
     ["another namespace", { namespace: "other" }, {}, 403, /not in namespace default/],
@@ -127,11 +131,33 @@ describe("peer API", () => {
     expect((res.body as { error: string }).error).toMatch(message);
   });
 
+  // The handler's token of the very pod that asks: a peer that accepted it would be shown a
+  // token it could replay to the handler. The caller is otherwise a perfect peer.
+  it("refuses the caller's handler-audience token, and never serves the state for it", async () => {
+    state = bundle;
+    const handlerToken = await tokenFor({}, { audience: TOKEN_AUDIENCE });
+    const res = await post({ publicKey: (await ephemeralKey()).publicJwk }, handlerToken);
+    expect(res.status).toBe(401);
+    expect((res.body as { error: string }).error).toBe(
+      `token refused: token is not meant for this server: expected audience ${PEER_TOKEN_AUDIENCE}, got ${TOKEN_AUDIENCE}`,
+    );
+    expect(res.body).not.toHaveProperty("jwe");
+    const peer = {
+      pod: self.podName,
+      uid: self.podUid,
+      ip: "127.0.0.1",
+      port,
+      digest: bundleDigest(bundle),
+      certSha256: cert.sha256,
+    };
+    await expect(fetchFromPeer(peer, handlerToken)).rejects.toThrow(/peer answered 401/);
+  });
+
   it("refuses a token signed by another key", async () => {
     const stranger = await signingKey("ES256");
     const res = await post(
       { publicKey: (await ephemeralKey()).publicJwk },
-      await podToken(stranger, { pod: caller }),
+      await podToken(stranger, { audience: PEER_TOKEN_AUDIENCE, pod: caller }),
     );
     expect(res.status).toBe(401);
   });

@@ -29,6 +29,7 @@ import {
   PEER_PORT,
   PEER_PORT_NAME,
   RECOVERED_CONDITION,
+  PEER_TOKEN_AUDIENCE,
   SIDECAR_NAME,
   TOKEN_AUDIENCE,
 } from "../../../src/names.ts";
@@ -383,6 +384,9 @@ describe("the event handler on the local cluster", () => {
         401,
       ],
       ["a token of an ungated pod", await tokenFor(intruder), 403],
+      // The target's own peer token, as the peer it recovers from holds it: replayed here it
+      // would mark coordinator-1 recovered before it has the state.
+      ["coordinator-1's peer token", await tokenFor(target, PEER_TOKEN_AUDIENCE), 401],
     ];
     for (const [why, token, status] of attempts) {
       const reply = await call("POST", "/v1/recovered", token, body);

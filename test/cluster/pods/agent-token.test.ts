@@ -1,8 +1,10 @@
 // Projected service-account tokens: minted by TokenRequest, bound to the pod, with the
-// requested audience and lifetime, and verifiable against the apiserver's own JWKS.
+// requested audience and lifetime, and verifiable against the apiserver's own JWKS. The
+// volume is the one the webhook injects: two tokens of one pod, one per audience.
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TOKEN_AUDIENCE } from "../../../src/names.ts";
+import { PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE } from "../../../src/names.ts";
+import { tokenVolume } from "../../../src/webhook/sidecar.ts";
 import { createNamespace, deleteNamespace, eventually, getJson, kubeConfig } from "../kube.ts";
 import { containerLog, createPod, isReady, waitForPod } from "./pods.ts";
 
@@ -17,37 +19,28 @@ describe("projected service-account tokens", () => {
     if (namespace) await deleteNamespace(kc, namespace);
   });
 
-  it("mounts a pod-bound token with the requested audience that verifies against the JWKS", async () => {
+  it("mounts pod-bound tokens with the requested audiences that verify against the JWKS", async () => {
     await createPod(kc, namespace, "holder", {
       terminationGracePeriodSeconds: 1,
-      volumes: [
-        {
-          name: "token",
-          projected: {
-            sources: [
-              { serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: 3600, path: "token" } },
-            ],
-          },
-        },
-      ],
+      volumes: [{ ...tokenVolume(), name: "token" }],
       containers: [
         {
           name: "app",
           image: "busybox",
-          // Prints the projected token and the default kube-api-access token.
+          // Prints the two projected tokens and the default kube-api-access token.
           command: [
             "sh",
             "-c",
-            "cat /var/run/secrets/cha/token; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; exec sleep 3600",
+            "cat /var/run/secrets/cha/token; echo; cat /var/run/secrets/cha/peer-token; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; exec sleep 3600",
           ],
           volumeMounts: [{ name: "token", mountPath: "/var/run/secrets/cha" }],
         },
       ],
     });
     const pod = await waitForPod(kc, namespace, "holder", "Ready", isReady);
-    const [token, apiToken] = await eventually("both tokens in the log", async () => {
+    const [token, peerToken, apiToken] = await eventually("the three tokens in the log", async () => {
       const lines = containerLog(namespace, "holder", "app").split("\n").filter(Boolean);
-      return lines.length >= 2 ? lines : undefined;
+      return lines.length >= 3 ? lines : undefined;
     });
 
     const discovery = await getJson<{ issuer: string }>(kc, "/.well-known/openid-configuration");
@@ -61,6 +54,18 @@ describe("projected service-account tokens", () => {
       serviceaccount: { name: "default" },
     });
     expect(payload.exp! - payload.iat!).toBe(3600);
+
+    // The peer token is the same pod's, for the other audience only: neither verifies as the other.
+    const peer = await jwtVerify(peerToken!, jwks, {
+      issuer: discovery.issuer,
+      audience: PEER_TOKEN_AUDIENCE,
+    });
+    expect(peer.payload.aud).toEqual([PEER_TOKEN_AUDIENCE]);
+    expect(peer.payload["kubernetes.io"]).toMatchObject({ pod: { name: "holder", uid: pod.metadata!.uid } });
+    expect(payload.aud).toEqual([TOKEN_AUDIENCE]);
+    await expect(
+      jwtVerify(peerToken!, jwks, { issuer: discovery.issuer, audience: TOKEN_AUDIENCE }),
+    ).rejects.toThrow(/aud/);
 
     // The default kube-api-access volume holds a token for the apiserver's own audience.
     const api = decodeJwt(apiToken!);

@@ -23,15 +23,6 @@ export const STATUS_INJECTED = "injected";
 export const SIDECAR_NAME = "coordinator-ha-recovery";
 export const STATE_VOLUME = "coordinator-ha-state";
 export const TOKEN_VOLUME = "coordinator-ha-token";
-/**
- * The sidecar's own Kubernetes API credentials (token for the apiserver's audience, cluster
- * CA, namespace), so that it does not depend on the pod's automountServiceAccountToken. The
- * name does not start with "kube-api-access-", so that the ServiceAccount admission plugin,
- * which takes the first volume with that prefix for its own, never mounts this one into the
- * app containers.
- */
-export const KUBE_API_VOLUME = "coordinator-ha-kube-api";
-
 /** The audience of the token that the sidecar presents to the event handler, and only to it. */
 export const TOKEN_AUDIENCE = "coordinator-ha";
 /**
@@ -42,22 +33,29 @@ export const TOKEN_AUDIENCE = "coordinator-ha";
  */
 export const PEER_TOKEN_AUDIENCE = "coordinator-ha-peer";
 export const DEFAULT_STATE_DIR = "/var/run/coordinator-ha/state";
-/** Where the projected token volume is mounted in the sidecar; it holds both tokens. */
+/**
+ * Where the projected token volume is mounted in the sidecar. It holds both identity tokens
+ * and the sidecar's Kubernetes API credentials.
+ */
 export const TOKEN_DIR = "/var/run/secrets/coordinator-ha";
 export const TOKEN_FILE = `${TOKEN_DIR}/token`;
 export const PEER_TOKEN_FILE = `${TOKEN_DIR}/peer-token`;
 export const TOKEN_EXPIRATION_SECONDS = 3600;
 /**
- * Where in-cluster clients (@kubernetes/client-node's loadFromCluster) look for their
- * credentials. Exactly this string: the ServiceAccount admission plugin skips a container
- * that already mounts something at it, compared as a plain string.
+ * The sidecar's Kubernetes API credentials, in the token volume beside the identity tokens:
+ * a token for the apiserver's own audience, the cluster CA and the namespace, as the
+ * kube-api-access volume of the ServiceAccount admission plugin has them. Being the webhook's,
+ * they are there whatever the pod says about automountServiceAccountToken.
  */
-export const KUBE_API_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
+export const KUBE_API_TOKEN_FILE = `${TOKEN_DIR}/kube-api-token`;
+export const KUBE_API_CA_FILE = `${TOKEN_DIR}/ca.crt`;
+export const KUBE_API_NAMESPACE_FILE = `${TOKEN_DIR}/namespace`;
 /**
  * The lifetime the ServiceAccount admission plugin gives its own kube-api-access token
- * (WarnOnlyBoundTokenExpirationSeconds). The apiserver recognizes it and, with
- * --service-account-extend-token-expiration (the default), issues a longer-lived token
- * that only warns when used after an hour, exactly as for every pod's default token.
+ * (WarnOnlyBoundTokenExpirationSeconds). For a pod-bound token of the apiserver's own audience
+ * the apiserver recognizes it and, with --service-account-extend-token-expiration (the
+ * default), issues a longer-lived token that only warns when used after an hour, exactly as
+ * for every pod's default token.
  */
 export const KUBE_API_TOKEN_EXPIRATION_SECONDS = 3607;
 

@@ -11,19 +11,21 @@ import { withInjectedStatus } from "./annotations.ts";
 import type { Pod } from "./pod-shape.ts";
 import { appReadinessUrl } from "./readiness-url.ts";
 import type { RejectReason } from "./reasons.ts";
-import {
-  kubeApiVolume,
-  sidecarContainer,
-  stateMount,
-  stateVolume,
-  tokenVolume,
-  type InjectionParams,
-} from "./sidecar.ts";
+import { sidecarContainer, stateMount, stateVolume, tokenVolume, type InjectionParams } from "./sidecar.ts";
 
 export interface Conflict {
   reason: Extract<RejectReason, "state_dir_conflict" | "reserved_name">;
   message: string;
 }
+
+/**
+ * The volume in which webhooks before the credentials moved into coordinator-ha-token gave the
+ * sidecar its Kubernetes API credentials. Only the sidecar mounted it, and the sidecar is
+ * replaced, so in a spec copied from such a pod it is dead weight and goes. The name is no
+ * longer ours, though: should another container mount it, it is that container's volume and
+ * stays as it is, since dropping it would make the apiserver refuse the pod.
+ */
+const RETIRED_KUBE_API_VOLUME = "coordinator-ha-kube-api";
 
 const optOutHint = `or opt the pod out with the annotation ${INJECT_ANNOTATION}: "false"`;
 
@@ -77,7 +79,12 @@ export function injectPod(original: Pod, params: InjectionParams): Pod {
 
   // A volume that already carries one of our names (a pod spec copied from an injected pod)
   // is replaced rather than added again, which the apiserver would refuse as a duplicate.
-  const volumes = [stateVolume(), tokenVolume(), kubeApiVolume()].reduce(upsertVolume, spec.volumes ?? []);
+  const kept = spec.volumes?.filter(
+    (v) =>
+      v.name !== RETIRED_KUBE_API_VOLUME ||
+      [...initContainers, ...spec.containers].some((c) => c.volumeMounts?.some((m) => m.name === v.name)),
+  );
+  const volumes = [stateVolume(), tokenVolume()].reduce(upsertVolume, kept ?? []);
 
   const containers = spec.containers.map((container) => {
     const mounts = container.volumeMounts ?? [];

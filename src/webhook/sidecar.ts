@@ -3,9 +3,10 @@
 import { basename } from "node:path/posix";
 import type { V1Container, V1EnvVar, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import {
-  KUBE_API_DIR,
+  KUBE_API_CA_FILE,
+  KUBE_API_NAMESPACE_FILE,
   KUBE_API_TOKEN_EXPIRATION_SECONDS,
-  KUBE_API_VOLUME,
+  KUBE_API_TOKEN_FILE,
   PEER_PORT,
   PEER_PORT_NAME,
   PEER_TOKEN_AUDIENCE,
@@ -85,14 +86,7 @@ export function sidecarContainer(params: InjectionParams, appReadinessUrl: strin
       seccompProfile: { type: "RuntimeDefault" },
     },
     terminationMessagePolicy: "FallbackToLogsOnError",
-    volumeMounts: [
-      stateMount(params.stateDir),
-      { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true },
-      // Its own API credentials where in-cluster clients look for them. A mount at this path
-      // also makes the ServiceAccount admission plugin, which the apiserver runs again after
-      // this webhook's patch, leave the sidecar alone instead of adding the pod's default one.
-      { name: KUBE_API_VOLUME, mountPath: KUBE_API_DIR, readOnly: true },
-    ],
+    volumeMounts: [stateMount(params.stateDir), { name: TOKEN_VOLUME, mountPath: TOKEN_DIR, readOnly: true }],
   };
   if (params.imagePullPolicy) container.imagePullPolicy = params.imagePullPolicy;
   return container;
@@ -134,6 +128,15 @@ export function stateVolume(): V1Volume {
  * (audience coordinator-ha) and one for its peers (coordinator-ha-peer). A peer receives the
  * token it checks; with a single audience it could replay it to the handler. The handler's
  * source stays first and unchanged, as DESIGN.md fixes it.
+ *
+ * After them come the sidecar's Kubernetes API credentials, shaped like the kube-api-access
+ * volume of the ServiceAccount admission plugin: a token for the apiserver's own audience (no
+ * audience given), the cluster CA that the root-ca-cert-publisher puts into every namespace,
+ * and the namespace. The sidecar reads the issuer's keys with them to verify its peers' tokens,
+ * which every service account may (system:service-account-issuer-discovery). They live in this
+ * volume rather than a third one because DESIGN.md fixes the injected volumes at two, and
+ * because the webhook adds them, they are there whatever the pod says about
+ * automountServiceAccountToken.
  */
 export function tokenVolume(): V1Volume {
   return {
@@ -154,29 +157,29 @@ export function tokenVolume(): V1Volume {
             path: basename(PEER_TOKEN_FILE),
           },
         },
-      ],
-    },
-  };
-}
-
-/**
- * The sidecar's Kubernetes API credentials, shaped like the kube-api-access volume of the
- * ServiceAccount admission plugin: a token for the apiserver's own audience (no audience
- * given), the cluster CA that the root-ca-cert-publisher puts into every namespace, and the
- * namespace. The sidecar reads the issuer's keys with it to verify its peers' tokens, which
- * every service account may (system:service-account-issuer-discovery). Because the webhook
- * adds it, that works whatever the pod says about automountServiceAccountToken.
- */
-export function kubeApiVolume(): V1Volume {
-  return {
-    name: KUBE_API_VOLUME,
-    projected: {
-      sources: [
-        { serviceAccountToken: { expirationSeconds: KUBE_API_TOKEN_EXPIRATION_SECONDS, path: "token" } },
-        { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
+        // No audience: the apiserver's own. The ServiceAccount plugin's lifetime, so that the
+        // apiserver treats it as every pod's default token (see
+        // KUBE_API_TOKEN_EXPIRATION_SECONDS); the kubelet renews it and the sidecar re-reads it.
+        {
+          serviceAccountToken: {
+            expirationSeconds: KUBE_API_TOKEN_EXPIRATION_SECONDS,
+            path: basename(KUBE_API_TOKEN_FILE),
+          },
+        },
+        {
+          configMap: {
+            name: "kube-root-ca.crt",
+            items: [{ key: "ca.crt", path: basename(KUBE_API_CA_FILE) }],
+          },
+        },
         {
           downwardAPI: {
-            items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }],
+            items: [
+              {
+                path: basename(KUBE_API_NAMESPACE_FILE),
+                fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" },
+              },
+            ],
           },
         },
       ],

@@ -1,12 +1,14 @@
-// The sidecar's own API credentials, and how they get along with the ServiceAccount
-// admission plugin. The apiserver runs that plugin before the webhooks and, because the
+// The sidecar's own API credentials, in its token volume beside the identity tokens, and how
+// they get along with the ServiceAccount admission plugin. The apiserver runs that plugin before the webhooks and, because the
 // webhook's patch changes the pod, once more afterwards (admission reinvocation). The plugin
 // is modelled here as Kubernetes v1.35 has it (plugin/pkg/admission/serviceaccount/
 // admission.go, mountServiceAccountToken), with its constants written out rather than taken
 // from src/names.ts, so that a rename on our side shows up here as a failure.
+import { posix } from "node:path";
 import type { V1Container, V1Volume } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
-import { KUBE_API_VOLUME, SIDECAR_NAME } from "../../../src/names.ts";
+import { SIDECAR_NAME, STATE_VOLUME, TOKEN_VOLUME } from "../../../src/names.ts";
+import { SIDECAR_KUBE_API_CREDENTIALS } from "../../../src/recovery/kube-api-config.ts";
 import { injectPod } from "../../../src/webhook/inject.ts";
 import type { Pod } from "../../../src/webhook/pod-shape.ts";
 import { review } from "../../../src/webhook/review.ts";
@@ -14,6 +16,8 @@ import { applyPatch, decodePatch, params, podReview, readJson } from "./fixtures
 
 const DEFAULT_API_TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
 const SERVICE_ACCOUNT_VOLUME_PREFIX = "kube-api-access-";
+/** Where webhooks before this one put the credentials: a third volume, now retired. */
+const RETIRED_VOLUME = "coordinator-ha-kube-api";
 
 /**
  * The plugin's mount step: a volume whose name has its prefix counts as its token volume;
@@ -58,50 +62,71 @@ const sidecarOf = (pod: Pod): V1Container => {
 const mountsAt = (container: V1Container, path: string) =>
   (container.volumeMounts ?? []).filter((m) => m.mountPath === path);
 
+const allContainers = (pod: Pod): V1Container[] => [
+  ...(pod.spec.initContainers ?? []),
+  ...pod.spec.containers,
+];
+
+const volumeNames = (pod: Pod) => (pod.spec.volumes ?? []).map((v) => v.name);
+
 const plainPod = (): Pod => readJson<Pod>("minimal.in.json");
 const noAutomountPod = (): Pod => readJson<Pod>("no-automount.in.json");
 
-describe("the sidecar's API credentials", () => {
-  it("are mounted read-only in the sidecar at the path in-cluster clients read", () => {
-    const injected = injectPod(plainPod(), params);
-    expect(mountsAt(sidecarOf(injected), DEFAULT_API_TOKEN_MOUNT_PATH)).toEqual([
-      { name: KUBE_API_VOLUME, mountPath: DEFAULT_API_TOKEN_MOUNT_PATH, readOnly: true },
-    ]);
-  });
+/** The source of the token volume that the kubelet writes at `file` in the sidecar, if any. */
+function sourceAt(pod: Pod, file: string) {
+  const mount = sidecarOf(pod).volumeMounts?.find((m) => m.name === TOKEN_VOLUME);
+  const volume = pod.spec.volumes?.find((v) => v.name === TOKEN_VOLUME);
+  if (!mount || !volume?.projected) return undefined;
+  const path = posix.relative(mount.mountPath, file);
+  return volume.projected.sources?.find(
+    (s) =>
+      s.serviceAccountToken?.path === path ||
+      s.configMap?.items?.some((i) => i.path === path) ||
+      s.downwardAPI?.items?.some((i) => i.path === path),
+  );
+}
 
-  it("are a projected token for the apiserver's audience with the cluster CA and the namespace", () => {
-    const volume = injectPod(plainPod(), params).spec.volumes?.find((v) => v.name === KUBE_API_VOLUME);
-    expect(volume).toEqual<V1Volume>({
-      name: KUBE_API_VOLUME,
-      projected: {
-        sources: [
-          { serviceAccountToken: { expirationSeconds: 3607, path: "token" } },
-          { configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] } },
-          {
-            downwardAPI: {
-              items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }],
-            },
-          },
-        ],
+describe("the sidecar's API credentials", () => {
+  it("are in the token volume, where the sidecar reads them", () => {
+    const injected = injectPod(plainPod(), params);
+    expect(sourceAt(injected, SIDECAR_KUBE_API_CREDENTIALS.tokenFile)).toEqual({
+      serviceAccountToken: { expirationSeconds: 3607, path: "kube-api-token" },
+    });
+    expect(sourceAt(injected, SIDECAR_KUBE_API_CREDENTIALS.caFile)).toEqual({
+      configMap: { name: "kube-root-ca.crt", items: [{ key: "ca.crt", path: "ca.crt" }] },
+    });
+    expect(sourceAt(injected, SIDECAR_KUBE_API_CREDENTIALS.namespaceFile)).toEqual({
+      downwardAPI: {
+        items: [{ path: "namespace", fieldRef: { apiVersion: "v1", fieldPath: "metadata.namespace" } }],
       },
     });
+  });
+
+  it("come in DESIGN's two volumes, no third", () => {
+    const input = plainPod();
+    const added = volumeNames(injectPod(input, params)).filter((n) => !volumeNames(input).includes(n));
+    expect(added).toEqual([STATE_VOLUME, TOKEN_VOLUME]);
+  });
+
+  it("leave the standard path to the ServiceAccount plugin: the webhook mounts nothing there", () => {
+    expect(mountsAt(sidecarOf(injectPod(plainPod(), params)), DEFAULT_API_TOKEN_MOUNT_PATH)).toEqual([]);
   });
 
   it("are mounted in no app container", () => {
     const injected = admit(readJson<Pod>("multi-container.in.json"));
     for (const container of injected.spec.containers) {
-      expect(container.volumeMounts?.map((m) => m.name)).not.toContain(KUBE_API_VOLUME);
+      expect(container.volumeMounts?.map((m) => m.name)).not.toContain(TOKEN_VOLUME);
     }
   });
 
-  it("are there when the pod turns automountServiceAccountToken off", () => {
+  it("are there when the pod turns automountServiceAccountToken off, and the default token is not", () => {
     const admitted = admit(noAutomountPod());
-    expect(mountsAt(sidecarOf(admitted), DEFAULT_API_TOKEN_MOUNT_PATH)).toEqual([
-      expect.objectContaining({ name: KUBE_API_VOLUME }),
-    ]);
-    expect(admitted.spec.volumes?.map((v) => v.name)).toContain(KUBE_API_VOLUME);
-    // The pod's choice stands for its own containers.
-    expect(mountsAt(admitted.spec.containers[0]!, DEFAULT_API_TOKEN_MOUNT_PATH)).toEqual([]);
+    expect(sourceAt(admitted, SIDECAR_KUBE_API_CREDENTIALS.tokenFile)).toBeDefined();
+    // The pod's choice stands for all its containers: the plugin mounts nothing anywhere.
+    for (const container of allContainers(admitted)) {
+      expect(mountsAt(container, DEFAULT_API_TOKEN_MOUNT_PATH)).toEqual([]);
+    }
+    expect(volumeNames(admitted).filter((n) => n.startsWith(SERVICE_ACCOUNT_VOLUME_PREFIX))).toEqual([]);
   });
 
   it.each([
@@ -109,40 +134,68 @@ describe("the sidecar's API credentials", () => {
     ["a pod without one yet", "minimal.in.json"],
     ["a pod with init containers", "existing-init-containers.in.json"],
   ])(
-    "keep the reinvoked ServiceAccount plugin from mounting a second token in the sidecar: %s",
+    "get along with the reinvoked ServiceAccount plugin, which mounts the default token as without us: %s",
     (_, file) => {
       const admitted = admit(readJson<Pod>(file));
-      expect(mountsAt(sidecarOf(admitted), DEFAULT_API_TOKEN_MOUNT_PATH)).toEqual([
-        expect.objectContaining({ name: KUBE_API_VOLUME }),
-      ]);
-      // The plugin still mounts its own volume in every other container, as without us.
-      for (const container of [...(admitted.spec.initContainers ?? []), ...admitted.spec.containers]) {
-        if (container.name === SIDECAR_NAME) continue;
+      // With automount on, every container gets the pod's default token, the sidecar too; the
+      // sidecar does not use it. One token volume of the plugin's, not a second.
+      for (const container of allContainers(admitted)) {
         expect(mountsAt(container, DEFAULT_API_TOKEN_MOUNT_PATH)).toEqual([
-          expect.objectContaining({ name: expect.stringMatching(/^kube-api-access-/) }),
+          expect.objectContaining({ name: expect.stringMatching(/^kube-api-access-/), readOnly: true }),
         ]);
       }
+      expect(volumeNames(admitted).filter((n) => n.startsWith(SERVICE_ACCOUNT_VOLUME_PREFIX))).toHaveLength(
+        1,
+      );
       // The apiserver refuses a container with two mounts at one path, and two volumes of one name.
-      for (const container of [...(admitted.spec.initContainers ?? []), ...admitted.spec.containers]) {
+      for (const container of allContainers(admitted)) {
         const paths = (container.volumeMounts ?? []).map((m) => m.mountPath);
         expect(new Set(paths).size).toBe(paths.length);
       }
-      const names = (admitted.spec.volumes ?? []).map((v) => v.name);
-      expect(new Set(names).size).toBe(names.length);
+      expect(new Set(volumeNames(admitted)).size).toBe(volumeNames(admitted).length);
     },
   );
+});
 
-  it("replace a volume of the same name instead of adding a second one", () => {
-    const input = plainPod();
-    input.spec.volumes = [
-      { name: "data", emptyDir: {} },
-      { name: KUBE_API_VOLUME, secret: { secretName: "coordinator-token-legacy" } },
+describe("the volume of earlier webhooks, coordinator-ha-kube-api", () => {
+  /** A pod spec copied from a pod that an earlier webhook injected. */
+  const copiedPod = (): Pod => readJson<Pod>("partially-injected.in.json");
+
+  it("goes when only the replaced sidecar used it", () => {
+    const injected = injectPod(copiedPod(), params);
+    expect(volumeNames(injected)).not.toContain(RETIRED_VOLUME);
+    expect(volumeNames(injected)).toEqual(["coordinator-ha-state", "cache", "coordinator-ha-token"]);
+    expect(injectPod(injected, params)).toEqual(injected);
+  });
+
+  it("goes in a pod that the earlier sidecar mounted it in, with that sidecar", () => {
+    const input = copiedPod();
+    const old = input.spec.initContainers?.find((c) => c.name === SIDECAR_NAME);
+    old!.volumeMounts = [{ name: RETIRED_VOLUME, mountPath: DEFAULT_API_TOKEN_MOUNT_PATH, readOnly: true }];
+    const injected = injectPod(input, params);
+    expect(volumeNames(injected)).not.toContain(RETIRED_VOLUME);
+    for (const container of allContainers(injected)) {
+      expect(container.volumeMounts?.map((m) => m.name) ?? []).not.toContain(RETIRED_VOLUME);
+    }
+  });
+
+  it.each([
+    ["an app container", "containers"],
+    ["another init container", "initContainers"],
+  ] as const)("stays as it is when %s mounts it", (_, list) => {
+    const input = copiedPod();
+    const container = list === "containers" ? input.spec.containers[0]! : input.spec.initContainers![0]!;
+    container.volumeMounts = [
+      ...(container.volumeMounts ?? []),
+      { name: RETIRED_VOLUME, mountPath: "/etc/legacy-token", readOnly: true },
     ];
-    const volumes = injectPod(input, params).spec.volumes ?? [];
-    expect(volumes.filter((v) => v.name === KUBE_API_VOLUME)).toEqual([
-      expect.objectContaining({ projected: expect.any(Object) }),
-    ]);
-    // In place: the order of the pod's volumes is kept.
-    expect(volumes.map((v) => v.name).slice(0, 2)).toEqual(["data", KUBE_API_VOLUME]);
+    const original = input.spec.volumes?.find((v) => v.name === RETIRED_VOLUME);
+    const injected = injectPod(input, params);
+    expect(injected.spec.volumes?.filter((v) => v.name === RETIRED_VOLUME)).toEqual<V1Volume[]>([original!]);
+    expect(injectPod(injected, params)).toEqual(injected);
+    // And the review's patch is valid: the apiserver would refuse a mount of a missing volume.
+    const result = review(podReview(input), params);
+    if (result.status !== 200) throw new Error(result.message);
+    expect(volumeNames(applyPatch(input, decodePatch(result.review.response)))).toContain(RETIRED_VOLUME);
   });
 });

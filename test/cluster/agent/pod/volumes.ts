@@ -189,7 +189,18 @@ export class PodVolumes {
   }
 
   private async populate(v: Volume): Promise<void> {
-    const path = this.paths.get(v.name)!;
+    const files = await this.files(v);
+    if (files) await writeAtomically(this.paths.get(v.name)!, files);
+  }
+
+  /**
+   * The files of a configMap, secret, downwardAPI or projected volume, by path; undefined for
+   * the other types. A projected volume takes its files from every source in order, whatever
+   * the volume's name: identity tokens for several audiences, a token for the apiserver's own
+   * (no audience), a ConfigMap and the downward API side by side, as the webhook's
+   * coordinator-ha-token volume has them.
+   */
+  async files(v: Volume): Promise<Map<string, FileProjection> | undefined> {
     const files = new Map<string, FileProjection>();
     if (v.configMap) {
       const mode = v.configMap.defaultMode ?? DEFAULT_MODE;
@@ -259,9 +270,9 @@ export class PodVolumes {
         }
       }
     } else {
-      return;
+      return undefined;
     }
-    await writeAtomically(path, files);
+    return files;
   }
 
   /** The bind mounts of one container, in the order of its volumeMounts. */

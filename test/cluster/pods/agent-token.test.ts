@@ -1,6 +1,8 @@
 // Projected service-account tokens: minted by TokenRequest, bound to the pod, with the
 // requested audience and lifetime, and verifiable against the apiserver's own JWKS. The
-// volume is the one the webhook injects: two tokens of one pod, one per audience.
+// volume is the one the webhook injects: two tokens of one pod, one per audience, and the
+// sidecar's API credentials (a token for the apiserver's own audience, the cluster CA, the
+// namespace) beside them in the same volume.
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE } from "../../../src/names.ts";
@@ -27,21 +29,33 @@ describe("projected service-account tokens", () => {
         {
           name: "app",
           image: "busybox",
-          // Prints the two projected tokens and the default kube-api-access token.
+          // Prints the two projected identity tokens, the default kube-api-access token, then
+          // the volume's API token, namespace and the first line of its CA, one per line.
           command: [
             "sh",
             "-c",
-            "cat /var/run/secrets/cha/token; echo; cat /var/run/secrets/cha/peer-token; echo; cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo; exec sleep 3600",
+            [
+              "cat /var/run/secrets/cha/token; echo",
+              "cat /var/run/secrets/cha/peer-token; echo",
+              "cat /var/run/secrets/kubernetes.io/serviceaccount/token; echo",
+              "cat /var/run/secrets/cha/kube-api-token; echo",
+              "cat /var/run/secrets/cha/namespace; echo",
+              "head -n 1 /var/run/secrets/cha/ca.crt",
+              "exec sleep 3600",
+            ].join("; "),
           ],
           volumeMounts: [{ name: "token", mountPath: "/var/run/secrets/cha" }],
         },
       ],
     });
     const pod = await waitForPod(kc, namespace, "holder", "Ready", isReady);
-    const [token, peerToken, apiToken] = await eventually("the three tokens in the log", async () => {
-      const lines = containerLog(namespace, "holder", "app").split("\n").filter(Boolean);
-      return lines.length >= 3 ? lines : undefined;
-    });
+    const [token, peerToken, apiToken, kubeApiToken, podNamespace, caLine] = await eventually(
+      "the four tokens, the namespace and the CA in the log",
+      async () => {
+        const lines = containerLog(namespace, "holder", "app").split("\n").filter(Boolean);
+        return lines.length >= 6 ? lines : undefined;
+      },
+    );
 
     const discovery = await getJson<{ issuer: string }>(kc, "/.well-known/openid-configuration");
     const jwks = createLocalJWKSet(await getJson<JSONWebKeySet>(kc, "/openid/v1/jwks"));
@@ -71,5 +85,15 @@ describe("projected service-account tokens", () => {
     const api = decodeJwt(apiToken!);
     expect(api.aud).toContain(discovery.issuer);
     expect((api["kubernetes.io"] as { pod: { uid: string } }).pod.uid).toBe(pod.metadata!.uid);
+
+    // So does the injected volume's, which the sidecar uses whatever automountServiceAccountToken
+    // says, with the cluster CA and the namespace beside it.
+    const kubeApi = await jwtVerify(kubeApiToken!, jwks, { issuer: discovery.issuer });
+    expect(kubeApi.payload.aud).toContain(discovery.issuer);
+    expect(kubeApi.payload["kubernetes.io"]).toMatchObject({
+      pod: { name: "holder", uid: pod.metadata!.uid },
+    });
+    expect(podNamespace).toBe(namespace);
+    expect(caLine).toBe("-----BEGIN CERTIFICATE-----");
   });
 });

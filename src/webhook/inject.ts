@@ -18,15 +18,6 @@ export interface Conflict {
   message: string;
 }
 
-/**
- * The volume in which webhooks before the credentials moved into coordinator-ha-token gave the
- * sidecar its Kubernetes API credentials. Only the sidecar mounted it, and the sidecar is
- * replaced, so in a spec copied from such a pod it is dead weight and goes. The name is no
- * longer ours, though: should another container mount it, it is that container's volume and
- * stays as it is, since dropping it would make the apiserver refuse the pod.
- */
-const RETIRED_KUBE_API_VOLUME = "coordinator-ha-kube-api";
-
 const optOutHint = `or opt the pod out with the annotation ${INJECT_ANNOTATION}: "false"`;
 
 /**
@@ -79,12 +70,7 @@ export function injectPod(original: Pod, params: InjectionParams): Pod {
 
   // A volume that already carries one of our names (a pod spec copied from an injected pod)
   // is replaced rather than added again, which the apiserver would refuse as a duplicate.
-  const kept = spec.volumes?.filter(
-    (v) =>
-      v.name !== RETIRED_KUBE_API_VOLUME ||
-      [...initContainers, ...spec.containers].some((c) => c.volumeMounts?.some((m) => m.name === v.name)),
-  );
-  const volumes = [stateVolume(), tokenVolume()].reduce(upsertVolume, kept ?? []);
+  const volumes = [stateVolume(), tokenVolume()].reduce(upsertVolume, spec.volumes ?? []);
 
   const containers = spec.containers.map((container) => {
     const mounts = container.volumeMounts ?? [];

@@ -5,7 +5,7 @@
 // admission.go, mountServiceAccountToken), with its constants written out rather than taken
 // from src/names.ts, so that a rename on our side shows up here as a failure.
 import { posix } from "node:path";
-import type { V1Container, V1Volume } from "@kubernetes/client-node";
+import type { V1Container } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { SIDECAR_NAME, STATE_VOLUME, TOKEN_VOLUME } from "../../../src/names.ts";
 import { SIDECAR_KUBE_API_CREDENTIALS } from "../../../src/recovery/kube-api-config.ts";
@@ -16,8 +16,6 @@ import { applyPatch, decodePatch, params, podReview, readJson } from "./fixtures
 
 const DEFAULT_API_TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount";
 const SERVICE_ACCOUNT_VOLUME_PREFIX = "kube-api-access-";
-/** Where webhooks before this one put the credentials: a third volume, now retired. */
-const RETIRED_VOLUME = "coordinator-ha-kube-api";
 
 /**
  * The plugin's mount step: a volume whose name has its prefix counts as its token volume;
@@ -155,47 +153,4 @@ describe("the sidecar's API credentials", () => {
       expect(new Set(volumeNames(admitted)).size).toBe(volumeNames(admitted).length);
     },
   );
-});
-
-describe("the volume of earlier webhooks, coordinator-ha-kube-api", () => {
-  /** A pod spec copied from a pod that an earlier webhook injected. */
-  const copiedPod = (): Pod => readJson<Pod>("partially-injected.in.json");
-
-  it("goes when only the replaced sidecar used it", () => {
-    const injected = injectPod(copiedPod(), params);
-    expect(volumeNames(injected)).not.toContain(RETIRED_VOLUME);
-    expect(volumeNames(injected)).toEqual(["coordinator-ha-state", "cache", "coordinator-ha-token"]);
-    expect(injectPod(injected, params)).toEqual(injected);
-  });
-
-  it("goes in a pod that the earlier sidecar mounted it in, with that sidecar", () => {
-    const input = copiedPod();
-    const old = input.spec.initContainers?.find((c) => c.name === SIDECAR_NAME);
-    old!.volumeMounts = [{ name: RETIRED_VOLUME, mountPath: DEFAULT_API_TOKEN_MOUNT_PATH, readOnly: true }];
-    const injected = injectPod(input, params);
-    expect(volumeNames(injected)).not.toContain(RETIRED_VOLUME);
-    for (const container of allContainers(injected)) {
-      expect(container.volumeMounts?.map((m) => m.name) ?? []).not.toContain(RETIRED_VOLUME);
-    }
-  });
-
-  it.each([
-    ["an app container", "containers"],
-    ["another init container", "initContainers"],
-  ] as const)("stays as it is when %s mounts it", (_, list) => {
-    const input = copiedPod();
-    const container = list === "containers" ? input.spec.containers[0]! : input.spec.initContainers![0]!;
-    container.volumeMounts = [
-      ...(container.volumeMounts ?? []),
-      { name: RETIRED_VOLUME, mountPath: "/etc/legacy-token", readOnly: true },
-    ];
-    const original = input.spec.volumes?.find((v) => v.name === RETIRED_VOLUME);
-    const injected = injectPod(input, params);
-    expect(injected.spec.volumes?.filter((v) => v.name === RETIRED_VOLUME)).toEqual<V1Volume[]>([original!]);
-    expect(injectPod(injected, params)).toEqual(injected);
-    // And the review's patch is valid: the apiserver would refuse a mount of a missing volume.
-    const result = review(podReview(input), params);
-    if (result.status !== 200) throw new Error(result.message);
-    expect(volumeNames(applyPatch(input, decodePatch(result.review.response)))).toContain(RETIRED_VOLUME);
-  });
 });

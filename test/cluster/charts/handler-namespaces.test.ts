@@ -6,8 +6,9 @@ import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RECOVERED_CONDITION } from "../../../src/names.ts";
 import { CHARTS, run, runOk, selects, withValues, type K8sObject } from "../../charts/helm.ts";
-import { createNamespace, deleteNamespace, eventually, kubeConfig } from "../kube.ts";
+import { createNamespace, deleteNamespace, kubeConfig } from "../kube.ts";
 import { paths } from "../launcher/config.ts";
+import { setThenRecoverSecondReplica } from "./second-replica.ts";
 
 const env = { KUBECONFIG: paths.kubeconfig };
 const kubectl = (args: string[]) => run("kubectl", args, { env });
@@ -95,49 +96,11 @@ describe("helm install with handler.namespaces", () => {
 
   it("marks a second replica recovered in the watched namespace: gate True, Ready", async () => {
     runOk("helm", ["install", "coordinator", CHARTS.coordinator, "-n", app], { env });
-    const ip = await eventually(
-      "coordinator-0's pod IP",
-      async () => {
-        const r = kubectl(["get", "pod", "-n", app, "coordinator-0", "-o", "json"]);
-        return r.status === 0
-          ? ((JSON.parse(r.stdout) as K8sObject).status.podIP as string | undefined)
-          : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
-    // The host reaches pod IPs; the app listens once the sidecar, answered by this
-    // namespaced handler, lets it start.
-    await eventually(
-      "the user's set on coordinator-0",
-      async () => {
-        const res = await fetch(`http://${ip}:1313/v1/manifest`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ manifest: { policy: "handler-namespaces" } }),
-        });
-        return res.status === 201 ? true : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 1000 },
-    );
-    kubectlOk(["scale", "-n", app, "statefulset/coordinator", "--replicas", "2"]);
-    const wait = kubectl([
-      "wait",
-      "-n",
+    const { conditions } = await setThenRecoverSecondReplica(
       app,
-      "statefulset/coordinator",
-      "--for=jsonpath={.status.readyReplicas}=2",
-      "--timeout=90s",
-    ]);
-    if (wait.status !== 0) {
-      const describe = kubectl(["describe", "pod", "-n", app, "coordinator-1"]).stdout;
-      const logs = kubectl(["logs", "-n", system, `deployment/${handler}`, "--tail=30"]).stdout;
-      throw new Error(`coordinator-1 did not become Ready:\n${wait.stderr}\n${describe}\n${logs}`);
-    }
-    const conditions = getJson(["pod", "-n", app, "coordinator-1"]).status.conditions as {
-      type: string;
-      status: string;
-      reason?: string;
-    }[];
+      "handler-namespaces",
+      () => kubectl(["logs", "-n", system, `deployment/${handler}`, "--tail=30"]).stdout,
+    );
     expect(conditions.find((c) => c.type === RECOVERED_CONDITION)).toMatchObject({
       status: "True",
       reason: "RecoveredFromPeer",

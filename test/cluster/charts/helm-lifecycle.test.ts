@@ -19,6 +19,7 @@ import { parseCertsOptions, writeCerts } from "../../../webhook-certs/certs.ts";
 import { CHARTS, crdFiles, find, render, run, runOk, withValues, type K8sObject } from "../../charts/helm.ts";
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from "../kube.ts";
 import { paths } from "../launcher/config.ts";
+import { setThenRecoverSecondReplica } from "./second-replica.ts";
 
 const env = { KUBECONFIG: paths.kubeconfig };
 const kubectl = (args: string[], input?: string) =>
@@ -201,42 +202,7 @@ describe("helm install, upgrade and uninstall of coordinator-ha", () => {
   });
 
   it("wires a working system: after the user's set, a second pod recovers from the first", async () => {
-    const ip = await eventually(
-      "coordinator-0's pod IP",
-      async () => getJson(["pod", "-n", appNamespace, "coordinator-0"]).status.podIP as string | undefined,
-      { timeoutMs: 60_000, intervalMs: 500 },
-    );
-    // The host reaches pod IPs; the app listens once the sidecar lets it start.
-    await eventually(
-      "the user's set on coordinator-0",
-      async () => {
-        const res = await fetch(`http://${ip}:1313/v1/manifest`, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ manifest: { policy: "chart-e2e" } }),
-        });
-        return res.status === 201 ? true : undefined;
-      },
-      { timeoutMs: 60_000, intervalMs: 1000 },
-    );
-    kubectlOk(["scale", "-n", appNamespace, "statefulset/coordinator", "--replicas", "2"]);
-    const wait = kubectl([
-      "wait",
-      "-n",
-      appNamespace,
-      "statefulset/coordinator",
-      "--for=jsonpath={.status.readyReplicas}=2",
-      "--timeout=90s",
-    ]);
-    if (wait.status !== 0) {
-      const describe = kubectl(["describe", "pod", "-n", appNamespace, "coordinator-1"]).stdout;
-      throw new Error(`coordinator-1 did not become Ready:\n${wait.stderr}\n${describe}`);
-    }
-    const conditions = getJson(["pod", "-n", appNamespace, "coordinator-1"]).status.conditions as {
-      type: string;
-      status: string;
-      reason?: string;
-    }[];
+    const { conditions } = await setThenRecoverSecondReplica(appNamespace, "chart-e2e");
     expect(conditions.find((c) => c.type === RECOVERED_CONDITION)).toMatchObject({
       status: "True",
       reason: "RecoveredFromPeer",

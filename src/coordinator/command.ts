@@ -2,6 +2,7 @@
 // Coordinator and of its user.
 import type { Command } from "commander";
 import { createLogger } from "../log.ts";
+import { serveUntilSignal } from "../serve.ts";
 import { COORDINATOR_API_PORT, COORDINATOR_PROBE_PORT, DEFAULT_STATE_DIR } from "../names.ts";
 import { ExitCode, runSet, runVerify, type Output } from "./user-cli.ts";
 
@@ -37,22 +38,10 @@ export function registerCoordinatorCommands(program: Command): void {
       const apiPort = port(this, "--api-port", flags.apiPort);
       const probePort = port(this, "--probe-port", flags.probePort);
       const logger = createLogger("coordinator");
-      const { startCoordinator } = await import("./server.ts");
-      const coordinator = await startCoordinator({
-        stateDir: flags.stateDir,
-        apiPort,
-        probePort,
-        logger,
-      }).catch((err: unknown) => {
-        logger.fatal({ err: (err as Error).message }, "coordinator failed to start");
-        process.exit(1);
+      await serveUntilSignal("coordinator", logger, async () => {
+        const { startCoordinator } = await import("./server.ts");
+        return startCoordinator({ stateDir: flags.stateDir, apiPort, probePort, logger });
       });
-      const stop = (signal: NodeJS.Signals) => {
-        logger.info({ signal }, "shutting down");
-        void coordinator.close().then(() => process.exit(0));
-      };
-      process.once("SIGTERM", stop);
-      process.once("SIGINT", stop);
     });
 
   program

@@ -1,6 +1,7 @@
 // `coordinator-ha handler`: the CLI edge of the event handler.
 import type { Command } from "commander";
 import { createLogger } from "../log.ts";
+import { serveUntilSignal } from "../serve.ts";
 import {
   collect,
   ConfigError,
@@ -41,17 +42,9 @@ export function registerHandlerCommand(program: Command): void {
 
       const logger = createLogger("handler");
       logger.level = config.logLevel;
-      const { startHandler } = await import("./run.ts");
-      const handler = await startHandler(config, logger).catch((err: unknown) => {
-        logger.fatal({ err: (err as Error).message }, "handler failed to start");
-        process.exit(1);
+      await serveUntilSignal("handler", logger, async () => {
+        const { startHandler } = await import("./run.ts");
+        return startHandler(config, logger);
       });
-
-      const stop = (signal: NodeJS.Signals) => {
-        logger.info({ signal }, "shutting down");
-        void handler.close().then(() => process.exit(0));
-      };
-      process.once("SIGTERM", stop);
-      process.once("SIGINT", stop);
     });
 }

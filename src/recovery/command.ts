@@ -3,6 +3,7 @@
 // service-account issuer (in-cluster-verifier.ts).
 import type { Command } from "commander";
 import { createLogger } from "../log.ts";
+import { serveUntilSignal } from "../serve.ts";
 import { ConfigError, parseSidecarConfig } from "./config.ts";
 
 export function registerRecoverCommand(program: Command): void {
@@ -18,21 +19,12 @@ export function registerRecoverCommand(program: Command): void {
         throw err;
       }
       const logger = createLogger("recovery");
-      const [{ startSidecar }, { inClusterVerifier }] = await Promise.all([
-        import("./sidecar.ts"),
-        import("./in-cluster-verifier.ts"),
-      ]);
-      const sidecar = await startSidecar(config, { verifier: inClusterVerifier(logger), logger }).catch(
-        (err: unknown) => {
-          logger.fatal({ err: (err as Error).message }, "recovery sidecar failed to start");
-          process.exit(1);
-        },
-      );
-      const stop = (signal: NodeJS.Signals) => {
-        logger.info({ signal }, "shutting down");
-        void sidecar.close().then(() => process.exit(0));
-      };
-      process.once("SIGTERM", stop);
-      process.once("SIGINT", stop);
+      await serveUntilSignal("recovery sidecar", logger, async () => {
+        const [{ startSidecar }, { inClusterVerifier }] = await Promise.all([
+          import("./sidecar.ts"),
+          import("./in-cluster-verifier.ts"),
+        ]);
+        return startSidecar(config, { verifier: inClusterVerifier(logger), logger });
+      });
     });
 }

@@ -1,6 +1,7 @@
 // `coordinator-ha webhook`: the CLI edge of the webhook.
 import type { Command } from "commander";
 import { createLogger } from "../log.ts";
+import { serveUntilSignal } from "../serve.ts";
 import { DEFAULT_STATE_DIR } from "../names.ts";
 import { ConfigError, parseWebhookConfig, type WebhookConfig, type WebhookFlags } from "./config.ts";
 
@@ -35,17 +36,9 @@ export function registerWebhookCommand(program: Command): void {
 
       const logger = createLogger("webhook");
       logger.level = config.logLevel;
-      const { startWebhook } = await import("./run.ts");
-      const webhook = await startWebhook(config, logger).catch((err: unknown) => {
-        logger.fatal({ err: (err as Error).message }, "webhook failed to start");
-        process.exit(1);
+      await serveUntilSignal("webhook", logger, async () => {
+        const { startWebhook } = await import("./run.ts");
+        return startWebhook(config, logger);
       });
-
-      const stop = (signal: NodeJS.Signals) => {
-        logger.info({ signal }, "shutting down");
-        void webhook.close().then(() => process.exit(0));
-      };
-      process.once("SIGTERM", stop);
-      process.once("SIGINT", stop);
     });
 }

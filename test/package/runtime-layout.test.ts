@@ -11,7 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { AdmissionResponse } from "../../src/webhook/review.ts";
 import { createCa, issueServingCert } from "../../webhook-certs/x509.ts";
+import { decodePatch, podReview, readJson } from "../unit/webhook/fixtures.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
@@ -126,23 +128,7 @@ describe("the image's runtime stage (production dependencies, dist/, package.jso
         });
         webhook.once("exit", (code) => reject(new Error(`webhook exited with ${code}: ${out}`)));
       });
-      const review = {
-        apiVersion: "admission.k8s.io/v1",
-        kind: "AdmissionReview",
-        request: {
-          uid: "0d1e2f30-4a5b-4c6d-8e7f-000000000001",
-          kind: { group: "", version: "v1", kind: "Pod" },
-          resource: { group: "", version: "v1", resource: "pods" },
-          namespace: "default",
-          operation: "CREATE",
-          object: {
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: { generateName: "coordinator-", labels: { "app.kubernetes.io/name": "coordinator" } },
-            spec: { containers: [{ name: "coordinator", image: "coordinator:1" }] },
-          },
-        },
-      };
+      const review = podReview(readJson("minimal.in.json"));
       const answer = await new Promise<string>((resolve, reject) => {
         const req = request(
           {
@@ -163,11 +149,9 @@ describe("the image's runtime stage (production dependencies, dist/, package.jso
         req.setHeader("content-type", "application/json");
         req.end(JSON.stringify(review));
       });
-      const response = (JSON.parse(answer) as { response: { uid: string; allowed: boolean; patch?: string } })
-        .response;
-      expect(response).toMatchObject({ uid: review.request.uid, allowed: true });
-      const patch = JSON.parse(Buffer.from(response.patch ?? "", "base64").toString()) as { path: string }[];
-      expect(patch.map((op) => op.path)).toContain("/spec/initContainers");
+      const { response } = JSON.parse(answer) as { response: AdmissionResponse };
+      expect(response).toMatchObject({ uid: (review["request"] as { uid: string }).uid, allowed: true });
+      expect(decodePatch(response).map((op) => op.path)).toContain("/spec/initContainers");
     } finally {
       const exited = new Promise<number | null>((resolve) => webhook.once("exit", resolve));
       webhook.kill("SIGTERM");

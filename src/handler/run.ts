@@ -2,10 +2,11 @@
 // a controller out.
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import { discoverIssuer, kubeJwksSource } from "../identity/index.ts";
+import { discoverIssuer, issuerJwksSource } from "../identity/index.ts";
 import { createRegistry } from "../http/metrics.ts";
 import { startTlsServer } from "../http/tls-server.ts";
 import { loadKubeConfig } from "../kube/client.ts";
+import { kubeIssuerDiscovery } from "../kube/issuer-discovery.ts";
 import { startPodCache, type PodCacheListener, type RunningPodCache } from "../kube/pod-cache.ts";
 import { combinePodCaches } from "../kube/pod-caches.ts";
 import { kubeNamespacedPodListWatch, kubePodListWatch } from "../kube/pod-list-watch.ts";
@@ -27,8 +28,9 @@ export interface RunningHandler {
 
 export async function startHandler(config: HandlerConfig, logger: Logger): Promise<RunningHandler> {
   const kc = loadKubeConfig(config.kubeconfig);
-  const issuer = config.issuer ?? (await discoverIssuer(kc));
-  const keys = kubeJwksSource(kc, logger);
+  const discovery = kubeIssuerDiscovery(kc);
+  const issuer = config.issuer ?? (await discoverIssuer(discovery));
+  const keys = issuerJwksSource(discovery, logger);
   // Fetch the keys now, so that a missing permission shows in the log at startup.
   keys.get().catch((err: unknown) => logger.error({ err: String(err) }, "fetching the issuer's keys failed"));
   const verifier = handlerTokenVerifier(issuer, keys);

@@ -1,12 +1,11 @@
 // Pod identity from projected service-account tokens: the verifier (pod-token.ts) and the
 // issuer's keys (jwks.ts). Both the handler and the recovery sidecar's peer API use it:
 //
-//   const kc = new KubeConfig();
-//   kc.loadFromDefault();
+//   const api = kubeIssuerDiscovery(kc); // or the sidecar's sidecarIssuerDiscovery()
 //   const verifier = createPodTokenVerifier({
-//     issuer: await discoverIssuer(kc),
+//     issuer: await discoverIssuer(api),
 //     audience: TOKEN_AUDIENCE,
-//     keys: kubeJwksSource(kc, logger),
+//     keys: issuerJwksSource(api, logger),
 //   });
 //   const { namespace, serviceAccount, podName, podUid } = await verifier.verify(token);
 export {
@@ -20,7 +19,8 @@ export {
 export {
   cachedJwksSource,
   discoverIssuer,
-  kubeJwksSource,
+  issuerJwksSource,
   type CachedJwksOptions,
+  type IssuerDiscovery,
   type JwksSource,
 } from "./jwks.ts";

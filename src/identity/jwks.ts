@@ -1,12 +1,13 @@
 // Where the service-account issuer's public keys come from: the apiserver's OIDC
-// discovery endpoints, read through the authenticated kube client. Every service account
+// discovery endpoints, read with the caller's API credentials. Every service account
 // may read them: the default ClusterRoleBinding system:service-account-issuer-discovery
 // grants /openid/v1/jwks and /.well-known/openid-configuration to system:serviceaccounts.
+// How the two documents are fetched is the caller's (IssuerDiscovery): the handler uses
+// its Kubernetes client, the sidecar two plain HTTPS GETs, so that this file loads neither.
 //
 // The key set is cached, re-fetched when it is older than maxAge, and re-fetched at once
 // (rate-limited) when a token names a key id the cached set does not know: that is how a
 // key rotation reaches us without a restart.
-import { OpenidApi, WellKnownApi, type KubeConfig } from "@kubernetes/client-node";
 import type { JSONWebKeySet } from "jose";
 import type { Logger } from "pino";
 
@@ -72,31 +73,28 @@ export function cachedJwksSource(
   return { get: () => cachedYoungerThan(maxAge), refresh: () => cachedYoungerThan(minInterval) };
 }
 
+/** The apiserver's two OIDC discovery documents, as parsed JSON. */
+export interface IssuerDiscovery {
+  /** GET /.well-known/openid-configuration */
+  openidConfiguration(): Promise<unknown>;
+  /** GET /openid/v1/jwks */
+  keySet(): Promise<unknown>;
+}
+
 /** The cluster's service-account issuer keys, from GET /openid/v1/jwks. */
-export function kubeJwksSource(
-  kc: KubeConfig,
+export function issuerJwksSource(
+  api: IssuerDiscovery,
   logger: Logger,
   opts: Omit<CachedJwksOptions, "logger"> = {},
 ): JwksSource {
-  const api = kc.makeApiClient(OpenidApi);
-  return cachedJwksSource(
-    async () => parseJson(await api.getServiceAccountIssuerOpenIDKeyset()) as JSONWebKeySet,
-    { ...opts, logger },
-  );
+  return cachedJwksSource(async () => (await api.keySet()) as JSONWebKeySet, { ...opts, logger });
 }
 
 /** The issuer that the apiserver writes into the tokens it signs (OIDC discovery). */
-export async function discoverIssuer(kc: KubeConfig): Promise<string> {
-  const api = kc.makeApiClient(WellKnownApi);
-  const config = parseJson(await api.getServiceAccountIssuerOpenIDConfiguration()) as { issuer?: unknown };
+export async function discoverIssuer(api: IssuerDiscovery): Promise<string> {
+  const config = (await api.openidConfiguration()) as { issuer?: unknown } | undefined;
   if (typeof config?.issuer !== "string" || config.issuer === "") {
     throw new Error("the apiserver's /.well-known/openid-configuration names no issuer; pass --issuer");
   }
   return config.issuer;
-}
-
-// The generated client declares these bodies as strings, but hands over the parsed
-// object when the apiserver answers with a JSON media type (application/jwk-set+json).
-function parseJson(body: unknown): unknown {
-  return typeof body === "string" ? JSON.parse(body) : body;
 }

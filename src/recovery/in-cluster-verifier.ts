@@ -4,12 +4,13 @@
 // the peer audience (coordinator-ha-peer) pass: a peer never receives, and so can never
 // replay, a token that the handler would accept, and the handler's token is no key here.
 import type { Logger } from "pino";
-import { discoverIssuer, kubeJwksSource, type PodTokenVerifier } from "../identity/index.ts";
+import { discoverIssuer, issuerJwksSource, type PodTokenVerifier } from "../identity/index.ts";
 import {
-  kubeConfigFromFiles,
+  kubeApi,
+  kubeApiIssuerDiscovery,
   missingKubeApiCredentials,
   SIDECAR_KUBE_API_CREDENTIALS,
-} from "./kube-api-config.ts";
+} from "./kube-api.ts";
 import { peerTokenVerifier } from "./peer-api.ts";
 
 /**
@@ -28,11 +29,11 @@ export function inClusterVerifier(logger: Logger): PodTokenVerifier {
       "this sidecar cannot reach the Kubernetes API to verify peers' tokens; peers cannot recover from this pod",
     );
   }
-  const kc = kubeConfigFromFiles(SIDECAR_KUBE_API_CREDENTIALS);
-  const keys = kubeJwksSource(kc, logger);
+  const discovery = kubeApiIssuerDiscovery(kubeApi(SIDECAR_KUBE_API_CREDENTIALS));
+  const keys = issuerJwksSource(discovery, logger);
   let verifier: Promise<PodTokenVerifier> | undefined;
   const ready = () =>
-    (verifier ??= discoverIssuer(kc).then(
+    (verifier ??= discoverIssuer(discovery).then(
       (issuer) => {
         logger.info({ issuer }, "discovered the service-account issuer");
         return peerTokenVerifier(issuer, keys);

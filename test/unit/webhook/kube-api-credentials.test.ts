@@ -8,7 +8,7 @@ import { posix } from "node:path";
 import type { V1Container } from "@kubernetes/client-node";
 import { describe, expect, it } from "vitest";
 import { SIDECAR_NAME, STATE_VOLUME, TOKEN_VOLUME } from "../../../src/names.ts";
-import { SIDECAR_KUBE_API_CREDENTIALS } from "../../../src/recovery/kube-api-config.ts";
+import { SIDECAR_KUBE_API_CREDENTIALS } from "../../../src/recovery/kube-api.ts";
 import { injectPod } from "../../../src/webhook/inject.ts";
 import type { Pod } from "../../../src/webhook/pod-shape.ts";
 import { review } from "../../../src/webhook/review.ts";

@@ -67,6 +67,9 @@ export const IMAGE_REPOSITORY = "ghcr.io/coordinator-ha/coordinator-ha";
 export const PEER_PORT = 7443;
 export const PEER_PORT_NAME = "cha-peer";
 export const SIDECAR_PROBE_PORT = 7444;
+/** The sidecar's local commit API, on 127.0.0.1 only: the app asks it to commit an update. */
+export const COMMIT_PORT = 7445;
+export const COMMIT_API_URL = `http://127.0.0.1:${COMMIT_PORT}/v1/commit`;
 
 /** Ports of the reference Coordinator (as Contrast has them). */
 export const COORDINATOR_API_PORT = 1313;

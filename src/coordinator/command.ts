@@ -3,7 +3,7 @@
 import type { Command } from "commander";
 import { createLogger } from "../log.ts";
 import { serveUntilSignal } from "../serve.ts";
-import { COORDINATOR_API_PORT, COORDINATOR_PROBE_PORT, DEFAULT_STATE_DIR } from "../names.ts";
+import { COMMIT_API_URL, COORDINATOR_API_PORT, COORDINATOR_PROBE_PORT, DEFAULT_STATE_DIR } from "../names.ts";
 import { ExitCode, runSet, runVerify, type Output } from "./user-cli.ts";
 
 /**
@@ -34,25 +34,41 @@ export function registerCoordinatorCommands(program: Command): void {
     .option("--state-dir <dir>", "the state directory", DEFAULT_STATE_DIR)
     .option("--api-port <port>", "user API port", String(COORDINATOR_API_PORT))
     .option("--probe-port <port>", "probe port", String(COORDINATOR_PROBE_PORT))
-    .action(async function (this: Command, flags: { stateDir: string; apiPort: string; probePort: string }) {
+    .option("--commit-api <url>", "the recovery sidecar's local commit API", COMMIT_API_URL)
+    .action(async function (
+      this: Command,
+      flags: { stateDir: string; apiPort: string; probePort: string; commitApi: string },
+    ) {
       const apiPort = port(this, "--api-port", flags.apiPort);
       const probePort = port(this, "--probe-port", flags.probePort);
+      const commitUrl = URL.parse(flags.commitApi);
+      if (commitUrl?.protocol !== "http:") {
+        this.error(`error: --commit-api ${flags.commitApi} is not an http:// URL`, {
+          exitCode: ExitCode.CannotAsk,
+        });
+      }
       const logger = createLogger("coordinator");
       await serveUntilSignal("coordinator", logger, async () => {
         const { startCoordinator } = await import("./server.ts");
-        return startCoordinator({ stateDir: flags.stateDir, apiPort, probePort, logger });
+        return startCoordinator({ stateDir: flags.stateDir, apiPort, probePort, commitUrl, logger });
       });
     });
 
   program
     .command("set")
-    .description("initialize a Coordinator with a manifest (once; a fresh seed is generated)")
+    .description(
+      "initialize a Coordinator with a manifest (a fresh seed is generated), or update it as a workload owner",
+    )
     .requiredOption("-c, --coordinator <url>", "the Coordinator's user API, host:port or URL")
     .requiredOption("-m, --manifest <file>", "the manifest, a JSON object")
+    .option(
+      "--workload-owner-key <file>",
+      "update an initialized Coordinator: an ECDSA P-256/P-384 private key (PEM) whose digest its manifest lists",
+    )
     .option("--timeout <seconds>", "how long to wait for an unreachable Coordinator", "180")
     .action(async function (
       this: Command,
-      flags: { coordinator: string; manifest: string; timeout: string },
+      flags: { coordinator: string; manifest: string; timeout: string; workloadOwnerKey?: string },
     ) {
       const seconds = Number(flags.timeout);
       if (!Number.isFinite(seconds) || seconds < 0) {
@@ -61,14 +77,19 @@ export function registerCoordinatorCommands(program: Command): void {
         });
       }
       process.exitCode = await runSet(
-        { coordinator: flags.coordinator, manifestFile: flags.manifest, timeoutMs: seconds * 1000 },
+        {
+          coordinator: flags.coordinator,
+          manifestFile: flags.manifest,
+          ownerKeyFile: flags.workloadOwnerKey,
+          timeoutMs: seconds * 1000,
+        },
         terminal(),
       );
     });
 
   program
     .command("verify")
-    .description("show a Coordinator's manifest, state digest and public key, and check the key")
+    .description("show a Coordinator's manifest, history, state digest and public key, and check the key")
     .requiredOption("-c, --coordinator <url>", "the Coordinator's user API, host:port or URL")
     .option("--expect-public-key <pem-or-file>", "fail unless the Coordinator presents this public key")
     .action(async (flags: { coordinator: string; expectPublicKey?: string }) => {

@@ -4,6 +4,9 @@ import { createServer } from "node:http";
 import type { Logger } from "pino";
 import { close, listen } from "../http/listen.ts";
 import { probeListener } from "../http/probes.ts";
+import { COMMIT_API_URL } from "../names.ts";
+import { commitUpdate } from "../recovery/commit-client.ts";
+import type { Bundle } from "../state/bundle.ts";
 import { openStateHolder, type StateHolder } from "./state-holder.ts";
 import { userApi } from "./user-api.ts";
 
@@ -14,8 +17,12 @@ export interface CoordinatorOptions {
   /** Bind address; default all addresses. */
   host?: string;
   logger: Logger;
-  /** Re-read interval of the state directory while uninitialized (default 2 s). */
+  /** Re-read interval of the state directory (default 2 s). */
   pollMs?: number;
+  /** The sidecar's local commit API (default http://127.0.0.1:7445/v1/commit). */
+  commitUrl?: URL;
+  /** Instead of commitUrl: commits in-process (tests). */
+  commit?: (parent: string, bundle: Bundle) => ReturnType<typeof commitUpdate>;
 }
 
 export interface RunningCoordinator {
@@ -29,7 +36,13 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
   const { logger } = opts;
   // Outside Kubernetes nobody mounts the directory for us.
   await mkdir(opts.stateDir, { recursive: true });
-  const holder = await openStateHolder({ dir: opts.stateDir, logger, pollMs: opts.pollMs });
+  const commitUrl = opts.commitUrl ?? new URL(COMMIT_API_URL);
+  const holder = await openStateHolder({
+    dir: opts.stateDir,
+    logger,
+    pollMs: opts.pollMs,
+    commit: opts.commit ?? ((parent, bundle) => commitUpdate(commitUrl, parent, bundle)),
+  });
 
   const api = createServer(userApi(holder, logger));
   const probes = createServer(

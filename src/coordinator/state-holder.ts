@@ -1,11 +1,17 @@
 // Holds the Coordinator's state, which lives only in the state directory (DESIGN.md, the
-// state-directory contract). At startup it reads the directory. While it holds nothing, it
-// watches the directory and picks up state that appears there later: the recovery sidecar
-// may find an initialized peer after this app started alone and uninitialized. fs.watch
+// state-directory contract). At startup it reads the directory, and then it keeps watching
+// it: while it holds nothing, the recovery sidecar may find an initialized peer after this
+// app started alone; once it holds state, the sidecar swaps in a newer committed state when
+// this pod fell behind (an update through another replica), and the app reloads it. fs.watch
 // can miss events (some volume types, an overflowing queue), so a periodic poll backs it up.
+//
+// The first `set` writes the directory directly (no-clobber); the sidecar proposes that
+// state as the StatefulSet's first. An update is committed through the sidecar's local
+// commit API, and it is the Coordinator's state only once the sidecar says it is committed.
 import { watch, type FSWatcher } from "node:fs";
 import type { Logger } from "pino";
-import { BundleError, bundleDigest, createBundle } from "../state/bundle.ts";
+import type { CommitAnswer } from "../recovery/commit-client.ts";
+import { BundleError, bundleDigest, createBundle, type Bundle } from "../state/bundle.ts";
 import { readBundle, StateExistsError, writeBundle } from "../state/store.ts";
 import {
   decodeState,
@@ -16,6 +22,7 @@ import {
   type CoordinatorState,
   type Manifest,
 } from "./state.ts";
+import { decideUpdate, type ManifestRequest } from "./update.ts";
 
 export interface Initialized {
   state: CoordinatorState;
@@ -33,18 +40,29 @@ export type Status =
 export type InitializeResult =
   { kind: "initialized"; value: Initialized } | { kind: "exists"; status: Status };
 
+export type UpdateResult =
+  | { kind: "updated"; value: Initialized }
+  /** The manifest was the current one already. */
+  | { kind: "same"; value: Initialized }
+  | { kind: "refused"; status: 400 | 403 | 409 | 503; error: string; head?: string | null }
+  | { kind: "not-initialized"; status: Exclude<Status, { kind: "initialized" }> };
+
 export interface StateHolder {
   status(): Status;
   /** Writes a fresh state for `manifest`, unless the directory already holds state. */
   initialize(manifest: Manifest): Promise<InitializeResult>;
+  /** Replaces the manifest of an initialized state, committed through the sidecar. */
+  update(request: ManifestRequest): Promise<UpdateResult>;
   close(): void;
 }
 
 export interface StateHolderOptions {
   dir: string;
   logger: Logger;
-  /** How often to re-read the directory while uninitialized (default 2 s). */
+  /** How often to re-read the directory (default 2 s). */
   pollMs?: number;
+  /** Commits an update through the sidecar (commitUpdate on the local commit API). */
+  commit(parent: string, bundle: Bundle): Promise<CommitAnswer>;
 }
 
 export async function openStateHolder(opts: StateHolderOptions): Promise<StateHolder> {
@@ -73,27 +91,54 @@ export async function openStateHolder(opts: StateHolderOptions): Promise<StateHo
   const setStatus = (next: Status, how: string) => {
     if (next.kind === "initialized" && status.kind !== "initialized") {
       logger.info({ digest: next.value.digest, how }, "coordinator initialized");
-      stopWatching();
+    } else if (
+      next.kind === "initialized" &&
+      status.kind === "initialized" &&
+      next.value.digest !== status.value.digest
+    ) {
+      logger.info(
+        {
+          digest: next.value.digest,
+          previous: status.value.digest,
+          how,
+          history: next.value.state.history.length,
+        },
+        "coordinator state replaced by a newer one",
+      );
     } else if (next.kind === "unusable" && (status.kind !== "unusable" || status.reason !== next.reason)) {
       logger.error({ reason: next.reason }, "the state directory holds state this coordinator cannot use");
     }
     status = next;
   };
 
-  const load = () =>
-    serialized(async () => {
-      if (status.kind === "initialized") return;
+  let loadPending = false;
+  const load = () => {
+    // Loads queue behind a commit that waits for its quorum; one waiting load is enough.
+    if (loadPending) return queue;
+    loadPending = true;
+    return serialized(async () => {
+      loadPending = false;
       try {
-        setStatus(await readStatus(dir), "read from the state directory");
+        const next = await readStatus(dir);
+        if (next.kind === "initialized" || status.kind !== "initialized") {
+          setStatus(next, "read from the state directory");
+        } else if (next.kind === "unusable") {
+          // Keep serving what was committed; the sidecar puts an unusable write right.
+          logger.warn(
+            { reason: next.reason },
+            "the state directory holds unusable state; keeping the loaded one",
+          );
+        }
       } catch (err) {
         // A transient read error (a file vanishing mid-walk) is retried by the next poll.
         logger.warn({ err: String(err) }, "reading the state directory failed");
       }
     });
+  };
 
   await load();
-  if (status.kind !== "initialized") {
-    logger.info({ dir }, "no state yet; watching the state directory");
+  {
+    if (status.kind !== "initialized") logger.info({ dir }, "no state yet; watching the state directory");
     try {
       watcher = watch(dir, () => {
         clearTimeout(debounce);
@@ -131,6 +176,45 @@ export async function openStateHolder(opts: StateHolderOptions): Promise<StateHo
         };
         setStatus({ kind: "initialized", value }, "set by the user");
         return { kind: "initialized", value };
+      }),
+    update: (request) =>
+      serialized(async (): Promise<UpdateResult> => {
+        if (status.kind !== "initialized") return { kind: "not-initialized", status };
+        const current = status.value;
+        const decision = decideUpdate(current, request);
+        if (decision.kind === "same") return { kind: "same", value: current };
+        if (decision.kind === "refuse") {
+          logger.warn({ status: decision.status, reason: decision.error }, "refused a manifest update");
+          return { kind: "refused", status: decision.status, error: decision.error, head: current.digest };
+        }
+        const bundle = createBundle([{ path: STATE_FILE, content: encodeState(decision.state) }]);
+        const digest = bundleDigest(bundle);
+        const fields = { parent: current.digest, digest, ownerKey: decision.keyDigest };
+        logger.info(fields, "committing a manifest update through the sidecar");
+        const answer = await opts.commit(current.digest, bundle);
+        if (answer.kind === "committed") {
+          const value: Initialized = { state: decision.state, digest, publicKey: current.publicKey };
+          setStatus({ kind: "initialized", value }, "updated by a workload owner");
+          return { kind: "updated", value };
+        }
+        logger.warn(
+          { ...fields, outcome: answer.kind, reason: answer.error },
+          "the update was not committed",
+        );
+        if (answer.kind === "conflict") {
+          return {
+            kind: "refused",
+            status: 409,
+            error: `the update was refused: ${answer.error}; the Coordinator keeps the committed state. See it with \`coordinator-ha verify\` and run \`coordinator-ha set\` again`,
+            head: answer.head,
+          };
+        }
+        // "invalid" means our own request was wrong: the user can do nothing but retry later.
+        return {
+          kind: "refused",
+          status: 503,
+          error: `the update was not committed (${answer.error}); nothing changed, try again`,
+        };
       }),
     close: stopWatching,
   };

@@ -1,7 +1,10 @@
 // The reference Coordinator's user API (port 1313):
 //
 //   POST /v1/manifest {"manifest": {...}}  initialize: 201, or 409 when it already holds state
-//   GET  /v1/manifest                      200 {manifest, digest, publicKey}, 503 while it holds none
+//   POST /v1/manifest {"manifest": {...}, "update": {parent, ownerKey, signature}}
+//                                          update (workload owner): 200 once committed by a
+//                                          quorum; 409 conflict, 403 key/proof, 400, 503
+//   GET  /v1/manifest                      200 {manifest, digest, publicKey, history}, 503 while it holds none
 //
 // Plain HTTP, like Contrast's HTTP API behind its own attestation: the reference has no
 // attestation to offer, and the user compares the public key instead (`coordinator-ha verify`).
@@ -9,7 +12,8 @@ import express, { type Express, type Response } from "express";
 import type { Logger } from "pino";
 import { errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import type { Initialized, StateHolder, Status } from "./state-holder.ts";
-import { isManifest } from "./state.ts";
+import type { Transition } from "./state.ts";
+import { parseManifestRequest } from "./update.ts";
 
 /** A manifest is configuration, not data; 1 MiB is generous. */
 const BODY_LIMIT = "1mb";
@@ -19,6 +23,8 @@ export interface ManifestResponse {
   manifest: Record<string, unknown>;
   digest: string;
   publicKey: string;
+  /** Every `set` so far, oldest first. */
+  history: Transition[];
 }
 
 export function userApi(holder: StateHolder, logger: Logger): Express {
@@ -27,31 +33,38 @@ export function userApi(holder: StateHolder, logger: Logger): Express {
   app.use(express.json({ limit: BODY_LIMIT }));
 
   app.post("/v1/manifest", async (req, res) => {
-    const body: unknown = req.body;
-    if (!isManifest(body) || !("manifest" in body)) {
-      sendError(res, 400, 'expected a JSON body {"manifest": {...}} with Content-Type application/json');
+    const request = parseManifestRequest(req.body);
+    if (typeof request === "string") {
+      sendError(res, 400, request);
       return;
     }
-    if (!isManifest(body["manifest"])) {
-      sendError(res, 400, "the manifest must be a JSON object");
-      return;
+    if (holder.status().kind !== "initialized") {
+      const result = await holder.initialize(request.manifest);
+      if (result.kind === "initialized") {
+        res.status(201).json(manifestResponse(result.value));
+        return;
+      }
+      if (result.status.kind !== "initialized") {
+        answerNotInitialized(res, result.status);
+        return;
+      }
+      // State appeared meanwhile (a recovery, a concurrent `set`): an update, if anything.
     }
-    const result = await holder.initialize(body["manifest"]);
-    if (result.kind === "initialized") {
-      res.status(201).json(manifestResponse(result.value));
-      return;
-    }
-    logger.warn(
-      { status: result.status.kind },
-      "refused to set a manifest: the coordinator already holds state",
-    );
-    if (result.status.kind === "initialized") {
-      res.status(409).json({
-        error: "the Coordinator is already initialized; a manifest is set only once",
-        digest: result.status.value.digest,
-      });
-    } else {
-      answerNotInitialized(res, result.status);
+    const result = await holder.update(request);
+    switch (result.kind) {
+      case "updated":
+      case "same":
+        res.status(200).json(manifestResponse(result.value));
+        return;
+      case "refused":
+        // `digest`: the state the Coordinator holds, so that `set` can tell "already set".
+        res
+          .status(result.status)
+          .json({ error: result.error, ...(result.head ? { digest: result.head } : {}) });
+        return;
+      case "not-initialized":
+        answerNotInitialized(res, result.status);
+        return;
     }
   });
 
@@ -67,7 +80,12 @@ export function userApi(holder: StateHolder, logger: Logger): Express {
 }
 
 function manifestResponse(value: Initialized): ManifestResponse {
-  return { manifest: value.state.manifest, digest: value.digest, publicKey: value.publicKey };
+  return {
+    manifest: value.state.manifest,
+    digest: value.digest,
+    publicKey: value.publicKey,
+    history: value.state.history,
+  };
 }
 
 function answerNotInitialized(res: Response, status: Exclude<Status, { kind: "initialized" }>): void {

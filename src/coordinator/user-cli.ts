@@ -2,6 +2,8 @@
 // verify`. Modelled on Contrast's `contrast set`: the manifest is checked locally before it
 // is sent, an unreachable Coordinator is retried every second until a deadline (a fresh
 // pod may not listen yet), and the outcome is one clear line plus what the user needs next.
+// With a workload owner key, `set` updates an initialized Coordinator: it reads the current
+// state digest and signs (that digest, the new manifest) with the key (owner-key.ts).
 //
 // Exit codes: 0 done; 1 the Coordinator answered, but not as asked (already initialized
 // with another manifest, not initialized, another public key); 2 nothing could be asked
@@ -10,7 +12,8 @@ import { readFile } from "node:fs/promises";
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { isDigest } from "../state/bundle.ts";
-import { isManifest, type Manifest } from "./state.ts";
+import { OwnerKeyError, readOwnerPrivateKey, signUpdate } from "./owner-key.ts";
+import { isManifest, type Manifest, type Transition } from "./state.ts";
 import type { ManifestResponse } from "./user-api.ts";
 
 export const ExitCode = { Ok: 0, Failed: 1, CannotAsk: 2 } as const;
@@ -24,6 +27,8 @@ export interface Output {
 export interface SetOptions {
   coordinator: string;
   manifestFile: string;
+  /** A workload owner's private key (PEM file): update an initialized Coordinator. */
+  ownerKeyFile?: string;
   /** Give up waiting for the Coordinator after this long (default 180 s, as Contrast). */
   timeoutMs?: number;
   retryIntervalMs?: number;
@@ -49,22 +54,49 @@ export function coordinatorUrl(value: string): URL {
 export async function runSet(opts: SetOptions, io: Output): Promise<ExitCode> {
   let base: URL;
   let manifest: Manifest;
+  let ownerKey: KeyObject | undefined;
   try {
     base = coordinatorUrl(opts.coordinator);
     manifest = await readManifest(opts.manifestFile);
+    if (opts.ownerKeyFile !== undefined) ownerKey = await readOwnerKey(opts.ownerKeyFile);
   } catch (err) {
     io.err(`✘ ${(err as Error).message}`);
     return ExitCode.CannotAsk;
   }
   const endpoint = new URL("/v1/manifest", base);
+  const post = (body: unknown) =>
+    call(endpoint, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
   const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
   let waiting = false;
   for (;;) {
-    const answer = await call(endpoint, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ manifest }),
-    });
+    let answer: CallResult;
+    if (ownerKey) {
+      // Read the state to sign against it; an uninitialized Coordinator is initialized.
+      const current = await call(endpoint, { method: "GET" });
+      const body =
+        current.kind === "answer" && current.status === 200 ? manifestResponse(current.body) : undefined;
+      if (current.kind === "answer" && current.status === 200 && !body) return notTheApi(base, current, io);
+      if (body && isDeepStrictEqual(body.manifest, manifest)) {
+        io.out(`✔ The Coordinator at ${base.origin} already holds this manifest.`);
+        printState(body, io);
+        return ExitCode.Ok;
+      }
+      if (body) {
+        const update = signUpdate(ownerKey, body.digest, manifest);
+        const posted = await post({ manifest, update });
+        // An unreachable answer may hide a committed update: the next round reads it back.
+        if (posted.kind === "answer") return reportUpdate(base, body.digest, posted, io);
+        answer = posted;
+      } else {
+        answer = current.kind === "answer" && current.status === 503 ? await post({ manifest }) : current;
+      }
+    } else {
+      answer = await post({ manifest });
+    }
     if (answer.kind === "answer" && ![502, 503, 504].includes(answer.status)) {
       return reportSet(base, manifest, answer, io);
     }
@@ -100,11 +132,31 @@ async function reportSet(base: URL, manifest: Manifest, answer: Answer, io: Outp
     }
     io.err(
       `✘ The Coordinator at ${base.origin} is already initialized with another manifest` +
-        `${body ? ` (state ${body.digest})` : ""}. A manifest is set once; see it with \`coordinator-ha verify\`.`,
+        `${body ? ` (state ${body.digest})` : ""}. See it with \`coordinator-ha verify\`; a workload owner whose key its manifest lists updates it with \`coordinator-ha set --workload-owner-key FILE\`.`,
     );
     return ExitCode.Failed;
   }
   io.err(`✘ The Coordinator refused the manifest (HTTP ${answer.status}): ${errorOf(answer.body)}`);
+  return ExitCode.Failed;
+}
+
+async function reportUpdate(base: URL, parent: string, answer: Answer, io: Output): Promise<ExitCode> {
+  if (answer.status === 200) {
+    const body = manifestResponse(answer.body);
+    if (!body) return notTheApi(base, answer, io);
+    io.out(`✔ Manifest updated at ${base.origin} (committed; it replaced state ${parent}).`);
+    printState(body, io);
+    return ExitCode.Ok;
+  }
+  const what: Readonly<Record<number, string>> = {
+    400: "refused the update as malformed",
+    403: "refused the workload owner key",
+    409: "refused the update: another state is current",
+    503: "did not commit the update",
+  };
+  io.err(
+    `✘ The Coordinator at ${base.origin} ${what[answer.status] ?? `answered HTTP ${answer.status}`}: ${errorOf(answer.body)}`,
+  );
   return ExitCode.Failed;
 }
 
@@ -169,18 +221,25 @@ async function call(url: URL, init: RequestInit): Promise<CallResult> {
 
 function manifestResponse(body: unknown): ManifestResponse | undefined {
   if (!isManifest(body)) return undefined;
-  const { manifest, digest, publicKey } = body;
+  const { manifest, digest, publicKey, history } = body;
   if (!isManifest(manifest) || !isDigest(digest) || typeof publicKey !== "string") return undefined;
   try {
     createPublicKey(publicKey);
   } catch {
     return undefined;
   }
-  return { manifest, digest, publicKey };
+  // A Coordinator from before updates has no history.
+  const transitions = Array.isArray(history) ? (history as Transition[]) : [];
+  return { manifest, digest, publicKey, history: transitions };
 }
 
 function printState(body: ManifestResponse, io: Output): void {
   io.out(`  state digest: ${body.digest}`);
+  const latest = body.history.at(-1);
+  if (latest) {
+    io.out(`  history: ${body.history.length} transition${body.history.length === 1 ? "" : "s"}`);
+    io.out(`  latest transition: ${latest.previous ?? "(none)"} -> ${latest.new}`);
+  }
   io.out("  public key:");
   for (const line of body.publicKey.trimEnd().split("\n")) io.out(`    ${line}`);
 }
@@ -215,6 +274,26 @@ async function readManifest(file: string): Promise<Manifest> {
   }
   if (!isManifest(parsed)) throw new Error(`the manifest ${file} must be a JSON object`);
   return parsed;
+}
+
+async function readOwnerKey(file: string): Promise<KeyObject> {
+  let pem: string;
+  try {
+    pem = await readFile(file, "utf8");
+  } catch (err) {
+    throw new Error(
+      `cannot read the workload owner key ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  try {
+    return readOwnerPrivateKey(pem);
+  } catch (err) {
+    if (!(err instanceof OwnerKeyError)) throw err;
+    throw new Error(`the workload owner key ${file}: ${err.message}`, { cause: err });
+  }
 }
 
 async function readPublicKey(value: string): Promise<KeyObject> {

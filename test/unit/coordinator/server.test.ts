@@ -1,9 +1,13 @@
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { generateKeyPairSync } from "node:crypto";
+import { mkdtemp, readdir, rm, unlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { startCoordinator, type RunningCoordinator } from "../../../src/coordinator/server.ts";
+import { ownerKeyDigest, signUpdate } from "../../../src/coordinator/owner-key.ts";
+import type { CommitAnswer } from "../../../src/recovery/commit-client.ts";
+import { bundleDigest, type Bundle } from "../../../src/state/bundle.ts";
 import { readBundle, writeBundle } from "../../../src/state/store.ts";
 
 const logger = pino({ level: "silent" });
@@ -12,20 +16,31 @@ const running: RunningCoordinator[] = [];
 
 beforeEach(async () => {
   root = await mkdtemp(join(tmpdir(), "cha-coordinator-"));
+  commits.length = 0;
+  commitAnswer = async () => ({ kind: "unavailable", error: "no sidecar in this test" });
 });
 afterEach(async () => {
   await Promise.all(running.splice(0).map((c) => c.close()));
   await rm(root, { recursive: true, force: true });
 });
 
+/** What the sidecar answers to the commits of the coordinators these tests start. */
+let commitAnswer: (parent: string, bundle: Bundle, dir: string) => Promise<CommitAnswer>;
+const commits: { parent: string; digest: string }[] = [];
+
 async function start(name: string): Promise<RunningCoordinator> {
+  const dir = join(root, name);
   const c = await startCoordinator({
-    stateDir: join(root, name),
+    stateDir: dir,
     apiPort: 0,
     probePort: 0,
     host: "127.0.0.1",
     logger,
     pollMs: 50,
+    commit: (parent, bundle) => {
+      commits.push({ parent, digest: bundleDigest(bundle) });
+      return commitAnswer(parent, bundle, dir);
+    },
   });
   running.push(c);
   return c;
@@ -128,5 +143,82 @@ describe("reference coordinator", () => {
     const res = await post(c, JSON.stringify({ manifest: {} }));
     expect(res.status).toBe(500);
     expect(await readdir(dir)).toEqual(["other.bin"]);
+  });
+});
+
+describe("reference coordinator updates", () => {
+  const owner = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+  const v1 = { policy: "v1", workloadOwnerKeyDigests: [ownerKeyDigest(owner)] };
+  const v2 = { policy: "v2", workloadOwnerKeyDigests: [ownerKeyDigest(owner)] };
+  /** What the sidecar does on a commit: swap the bundle in, then answer. */
+  const swapIn = async (_parent: string, bundle: Bundle, dir: string): Promise<CommitAnswer> => {
+    await unlink(join(dir, "coordinator.json"));
+    await writeBundle(dir, bundle);
+    return { kind: "committed", digest: bundleDigest(bundle) };
+  };
+
+  async function initialized() {
+    const c = await start("a");
+    const set = await post(c, JSON.stringify({ manifest: v1 }));
+    expect(set.status).toBe(201);
+    return { c, digest: set.body["digest"] as string, publicKey: set.body["publicKey"] as string };
+  }
+
+  it("commits an update through the sidecar: 200 with the same key, a longer history, the new digest", async () => {
+    commitAnswer = swapIn;
+    const { c, digest, publicKey } = await initialized();
+    const res = await post(c, JSON.stringify({ manifest: v2, update: signUpdate(owner, digest, v2) }));
+    expect(res.status).toBe(200);
+    expect(res.body["manifest"]).toEqual(v2);
+    expect(res.body["publicKey"]).toBe(publicKey);
+    expect(res.body["history"]).toHaveLength(2);
+    expect(res.body["digest"]).not.toBe(digest);
+    expect(commits).toEqual([{ parent: digest, digest: res.body["digest"] }]);
+    expect(await api(c)).toEqual({ status: 200, body: res.body });
+    expect(res.body["digest"]).toBe(bundleDigest(await readBundle(join(root, "a"))));
+  });
+
+  it("answers 409 and keeps the committed state when the sidecar reports a conflict", async () => {
+    const head = `sha256:${"c".repeat(64)}`;
+    commitAnswer = async () => ({ kind: "conflict", error: `the head is ${head}`, head });
+    const { c, digest } = await initialized();
+    const res = await post(c, JSON.stringify({ manifest: v2, update: signUpdate(owner, digest, v2) }));
+    expect(res.status).toBe(409);
+    expect(res.body["error"]).toMatch(/keeps the committed state.*run `coordinator-ha set` again/);
+    expect(res.body["digest"]).toBe(head);
+    expect((await api(c)).body["digest"]).toBe(digest);
+    expect((await api(c)).body["manifest"]).toEqual(v1);
+  });
+
+  it("answers 503 and changes nothing when the commit API is unreachable", async () => {
+    const { c, digest } = await initialized();
+    const res = await post(c, JSON.stringify({ manifest: v2, update: signUpdate(owner, digest, v2) }));
+    expect(res.status).toBe(503);
+    expect(res.body["error"]).toMatch(
+      /not committed \(no sidecar in this test\); nothing changed, try again/,
+    );
+    expect((await api(c)).body["digest"]).toBe(digest);
+  });
+
+  it("refuses a stranger's key with 403 without asking the sidecar", async () => {
+    const { c, digest } = await initialized();
+    const stranger = generateKeyPairSync("ec", { namedCurve: "P-384" }).privateKey;
+    const res = await post(c, JSON.stringify({ manifest: v2, update: signUpdate(stranger, digest, v2) }));
+    expect(res.status).toBe(403);
+    expect(res.body["error"]).toMatch(/is not listed in the current manifest's workloadOwnerKeyDigests/);
+    expect(commits).toEqual([]);
+  });
+
+  it("reloads when a newer state replaces its own in the directory", async () => {
+    const { c } = await initialized();
+    const other = await start("b");
+    const newer = await post(other, JSON.stringify({ manifest: v2 }));
+    // What the sidecar's swap does for a stale pod.
+    await unlink(join(root, "a", "coordinator.json"));
+    await writeBundle(join(root, "a"), await readBundle(join(root, "b")));
+    await vi.waitFor(async () => expect((await api(c)).body["digest"]).toBe(newer.body["digest"]), {
+      timeout: 5000,
+    });
+    expect(await probe(c, "/probe/readiness")).toBe(200);
   });
 });

@@ -3,7 +3,9 @@ import { describe, expect, it } from "vitest";
 import {
   decodeState,
   encodeState,
+  manifestDigest,
   newState,
+  updatedState,
   publicKeyPem,
   StateFormatError,
 } from "../../../src/coordinator/state.ts";
@@ -12,6 +14,24 @@ describe("coordinator state", () => {
   it("round-trips through its file format", () => {
     const state = newState({ policies: { a: 1 } });
     expect(decodeState(encodeState(state))).toEqual(state);
+  });
+
+  it("reads a version 1 file (before updates) as one first set", () => {
+    const seed = Buffer.alloc(32, 3).toString("base64");
+    const state = decodeState(Buffer.from(JSON.stringify({ version: 1, seed, manifest: { a: 1 } })));
+    expect(state.history).toEqual([{ previous: null, new: manifestDigest({ a: 1 }) }]);
+  });
+
+  it("updates keep the seed and append a transition from the previous manifest to the new one", () => {
+    const first = newState({ a: 1 });
+    const second = updatedState(first, { a: 2 });
+    expect(second.seed).toBe(first.seed);
+    expect(second.history).toEqual([
+      { previous: null, new: manifestDigest({ a: 1 }) },
+      { previous: manifestDigest({ a: 1 }), new: manifestDigest({ a: 2 }) },
+    ]);
+    expect(decodeState(encodeState(second))).toEqual(second);
+    expect(manifestDigest({ a: 2 })).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
   it("derives the same Ed25519 key from the same seed, and another from another seed", () => {
@@ -38,7 +58,22 @@ describe("coordinator state", () => {
   it.each([
     ["not JSON", "{", /not JSON/],
     ["an array", "[]", /not a JSON object/],
-    ["another version", JSON.stringify({ version: 2, seed: "", manifest: {} }), /version 2/],
+    ["another version", JSON.stringify({ version: 3, seed: "", manifest: {} }), /version 3/],
+    [
+      "of version 2 without a history",
+      JSON.stringify({ version: 2, seed: Buffer.alloc(32).toString("base64"), manifest: {} }),
+      /history/,
+    ],
+    [
+      "of version 2 with a malformed transition",
+      JSON.stringify({
+        version: 2,
+        seed: Buffer.alloc(32).toString("base64"),
+        manifest: {},
+        history: [{ previous: null, new: "abc" }],
+      }),
+      /history/,
+    ],
     ["a short seed", JSON.stringify({ version: 1, seed: "AAAA", manifest: {} }), /seed/],
     [
       "a non-canonical seed",

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createPublicKey, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { mkdtemp, rm, unlink, writeFile } from "node:fs/promises";
 import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +10,10 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { startCoordinator, type RunningCoordinator } from "../../../src/coordinator/server.ts";
 import { coordinatorUrl, ExitCode, runSet, runVerify } from "../../../src/coordinator/user-cli.ts";
+import { ownerKeyDigest } from "../../../src/coordinator/owner-key.ts";
+import { manifestDigest } from "../../../src/coordinator/state.ts";
+import { bundleDigest } from "../../../src/state/bundle.ts";
+import { writeBundle } from "../../../src/state/store.ts";
 
 let root: string;
 let coordinator: RunningCoordinator;
@@ -22,6 +27,12 @@ beforeEach(async () => {
     probePort: 0,
     host: "127.0.0.1",
     logger: pino({ level: "silent" }),
+    // What the sidecar does once a quorum holds the update: swap it in, then answer.
+    commit: async (_parent, bundle) => {
+      await unlink(join(root, "state", "coordinator.json"));
+      await writeBundle(join(root, "state"), bundle);
+      return { kind: "committed", digest: bundleDigest(bundle) };
+    },
   });
   url = `127.0.0.1:${coordinator.apiPort}`;
 });
@@ -103,6 +114,85 @@ describe("coordinator-ha set", () => {
     expect(t.lines.err[0]).toMatch(/did not answer in time/);
   });
 });
+
+describe("coordinator-ha set --workload-owner-key", () => {
+  const owner = generateKeyPairSync("ec", { namedCurve: "P-384" }).privateKey;
+  const keyFile = async (key: KeyObject) => {
+    const file = join(root, `key-${Math.random()}.pem`);
+    await writeFile(file, key.export({ format: "pem", type: "sec1" }));
+    return file;
+  };
+  const manifest = (policy: string) =>
+    manifestFile(JSON.stringify({ policy, workloadOwnerKeyDigests: [ownerKeyDigest(owner)] }));
+
+  it("initializes an uninitialized Coordinator, then updates it; verify shows the history", async () => {
+    const key = await keyFile(owner);
+    const first = terminal();
+    expect(
+      await runSet({ coordinator: url, manifestFile: await manifest("v1"), ownerKeyFile: key }, first.io),
+    ).toBe(ExitCode.Ok);
+    expect(first.lines.out[0]).toMatch(/Manifest set/);
+    const publicKey = await publicKeyOf();
+
+    const second = terminal();
+    expect(
+      await runSet({ coordinator: url, manifestFile: await manifest("v2"), ownerKeyFile: key }, second.io),
+    ).toBe(ExitCode.Ok);
+    expect(second.lines.out[0]).toMatch(/Manifest updated at .* \(committed; it replaced state sha256:/);
+    expect(second.lines.out).toContain("  history: 2 transitions");
+    expect(await publicKeyOf()).toBe(publicKey);
+
+    const shown = terminal();
+    expect(await runVerify({ coordinator: url }, shown.io)).toBe(ExitCode.Ok);
+    const v1 = manifestDigest({ policy: "v1", workloadOwnerKeyDigests: [ownerKeyDigest(owner)] });
+    const v2 = manifestDigest({ policy: "v2", workloadOwnerKeyDigests: [ownerKeyDigest(owner)] });
+    expect(shown.lines.out).toContain("  history: 2 transitions");
+    expect(shown.lines.out).toContain(`  latest transition: ${v1} -> ${v2}`);
+
+    // Again: the Coordinator holds it already.
+    const again = terminal();
+    expect(
+      await runSet({ coordinator: url, manifestFile: await manifest("v2"), ownerKeyFile: key }, again.io),
+    ).toBe(ExitCode.Ok);
+    expect(again.lines.out[0]).toMatch(/already holds this manifest/);
+  });
+
+  it("fails with the Coordinator's reason for a key the manifest does not list", async () => {
+    await runSet({ coordinator: url, manifestFile: await manifest("v1") }, terminal().io);
+    const t = terminal();
+    const stranger = await keyFile(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey);
+    expect(
+      await runSet({ coordinator: url, manifestFile: await manifest("v2"), ownerKeyFile: stranger }, t.io),
+    ).toBe(ExitCode.Failed);
+    expect(t.lines.err[0]).toMatch(
+      /refused the workload owner key: the workload owner key [0-9a-f]{64} is not listed/,
+    );
+  });
+
+  it.each([
+    ["a missing key file", null, /cannot read the workload owner key .*ENOENT/],
+    ["a public key", "public", /not a PEM private key/],
+    ["an Ed25519 key", "ed25519", /ECDSA P-256 or P-384 key, not ed25519/],
+  ])("refuses %s without asking the Coordinator", async (_name, kind, reason) => {
+    const file = join(root, "owner.pem");
+    if (kind === "public") await writeFile(file, publicPem(owner));
+    if (kind === "ed25519") {
+      await writeFile(
+        file,
+        generateKeyPairSync("ed25519").privateKey.export({ format: "pem", type: "pkcs8" }),
+      );
+    }
+    const t = terminal();
+    expect(
+      await runSet({ coordinator: url, manifestFile: await manifest("v1"), ownerKeyFile: file }, t.io),
+    ).toBe(ExitCode.CannotAsk);
+    expect(t.lines.err[0]).toMatch(reason);
+  });
+});
+
+function publicPem(key: KeyObject): string {
+  return createPublicKey(key).export({ format: "pem", type: "spki" }).toString();
+}
 
 describe("coordinator-ha verify", () => {
   it("fails on an uninitialized Coordinator", async () => {

@@ -51,7 +51,7 @@ export function missingKubeApiCredentials(
 
 export interface KubeApi {
   /** https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT */
-  server: URL;
+  server: string;
   /** GET `path` (absolute, e.g. /api/v1/namespaces/ns/pods/name); any status. */
   get(path: string): Promise<JsonResponse>;
   /** GET `path`, expecting 200; else throws, naming the path and the apiserver's answer. */
@@ -67,13 +67,14 @@ export interface KubeApi {
 export function kubeApi(credentials: KubeApiCredentials, env: Env = process.env): KubeApi {
   const host = env["KUBERNETES_SERVICE_HOST"] ?? "";
   const port = env["KUBERNETES_SERVICE_PORT"] ?? "";
-  const server = new URL(`https://${isIPv6(host) ? `[${host}]` : host}:${port}`);
+  const server = `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
   const get = async (path: string): Promise<JsonResponse> => {
     const [token, ca] = await Promise.all([
       readFile(credentials.tokenFile, "utf8"),
       readFile(credentials.caFile, "utf8"),
     ]);
     return requestJson({
+      // Throws for an unset address, as a failed request (the sidecar still starts).
       url: new URL(path, server),
       method: "GET",
       headers: { authorization: `Bearer ${token.trim()}` },

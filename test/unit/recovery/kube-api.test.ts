@@ -73,7 +73,7 @@ describe("the sidecar's Kubernetes API reads", () => {
     expect(await discoverIssuer(discovery)).toBe(ISSUER);
     expect(await discovery.keySet()).toEqual(KEYS);
     expect(authorizations).toEqual(["Bearer first-token", "Bearer first-token"]);
-    expect(api.server.href).toBe(`https://127.0.0.1:${env["KUBERNETES_SERVICE_PORT"]}/`);
+    expect(api.server).toBe(`https://127.0.0.1:${env["KUBERNETES_SERVICE_PORT"]}`);
   });
 
   it("pick up the token that the kubelet renews, at the next request", async () => {
@@ -114,7 +114,13 @@ describe("the sidecar's Kubernetes API reads", () => {
       KUBERNETES_SERVICE_HOST: "fd00:10:96::1",
       KUBERNETES_SERVICE_PORT: "443",
     });
-    expect(api.server.host).toBe("[fd00:10:96::1]");
+    expect(api.server).toBe("https://[fd00:10:96::1]:443");
+  });
+
+  it("can be made without the service address, and then fail each request", async () => {
+    const api = kubeApi(credentials, {});
+    await expect(api.getJson("/openid/v1/jwks")).rejects.toThrow();
+    expect(authorizations).toEqual([]);
   });
 
   it("read the files of the token volume in the sidecar", () => {

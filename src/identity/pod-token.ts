@@ -10,6 +10,7 @@
 // Any other error than IdentityError means the issuer's keys could not be fetched: that
 // is the server's problem ("try again later", 503), not a verdict on the token.
 import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet } from "jose";
+import { TOKEN_EXPIRATION_SECONDS } from "../names.ts";
 import type { JwksSource } from "./jwks.ts";
 
 export interface PodIdentity {
@@ -29,6 +30,7 @@ export const IdentityReason = {
   WrongAudience: "WrongAudience",
   Expired: "Expired",
   NotYetValid: "NotYetValid",
+  LifetimeTooLong: "LifetimeTooLong",
   NotPodBound: "NotPodBound",
   SubjectMismatch: "SubjectMismatch",
 } as const;
@@ -54,7 +56,18 @@ export interface PodTokenVerifierOptions {
   keys: JwksSource;
   /** Accepted clock skew between the apiserver and us (default 30 s). */
   clockToleranceSeconds?: number;
+  /**
+   * The longest lifetime (exp - iat) accepted (default: the webhook's projected lifetime,
+   * TOKEN_EXPIRATION_SECONDS, plus MAX_LIFETIME_SLACK_SECONDS). The kubelet asks for exactly
+   * the lifetime in the pod spec, and the apiserver never lengthens it for our audiences (it
+   * extends only tokens for its own), so a longer token was minted by other means (e.g.
+   * `kubectl create token --duration 48h`) and would outlive the pod it speaks for.
+   */
+  maxLifetimeSeconds?: number;
 }
+
+/** Room for an apiserver that rounds or a kubelet that asks for a few seconds more. */
+export const MAX_LIFETIME_SLACK_SECONDS = 60;
 
 // The algorithms the kube-apiserver signs service-account tokens with (RSA or ECDSA
 // signing keys). Pinning them refuses "none" and HMAC tricks before any key is looked at.
@@ -62,6 +75,7 @@ const ALGORITHMS = ["RS256", "ES256"];
 
 export function createPodTokenVerifier(opts: PodTokenVerifierOptions): PodTokenVerifier {
   const tolerance = opts.clockToleranceSeconds ?? 30;
+  const maxLifetime = opts.maxLifetimeSeconds ?? TOKEN_EXPIRATION_SECONDS + MAX_LIFETIME_SLACK_SECONDS;
   // createLocalJWKSet parses and imports keys lazily; rebuild it only when the key set changes.
   let cached: { jwks: JSONWebKeySet; local: ReturnType<typeof createLocalJWKSet> } | undefined;
   const localSet = (jwks: JSONWebKeySet) => {
@@ -99,9 +113,19 @@ export function createPodTokenVerifier(opts: PodTokenVerifierOptions): PodTokenV
         throw toIdentityError(err, opts.audience);
       }
       const now = Math.floor(Date.now() / 1000);
-      const iat = result.payload.iat;
-      if (typeof iat === "number" && iat > now + tolerance) {
+      const { iat, exp } = result.payload;
+      // requiredClaims and jose's checks make both numbers here.
+      if (typeof iat !== "number" || typeof exp !== "number") {
+        throw new IdentityError(IdentityReason.Malformed, "token has no numeric iat and exp");
+      }
+      if (iat > now + tolerance) {
         throw new IdentityError(IdentityReason.NotYetValid, "token was issued in the future");
+      }
+      if (exp - iat > maxLifetime) {
+        throw new IdentityError(
+          IdentityReason.LifetimeTooLong,
+          `token lives ${exp - iat} s; this server accepts at most ${maxLifetime} s (projected tokens live ${TOKEN_EXPIRATION_SECONDS} s)`,
+        );
       }
       return podIdentity(result.payload);
     },

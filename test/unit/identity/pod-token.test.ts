@@ -55,6 +55,21 @@ describe("createPodTokenVerifier", () => {
     await expect(v.verify(await podToken(ec))).resolves.toEqual(POD);
   });
 
+  it.each([600, 3600, 3660])("accepts a token that lives %i s (projected: 3600 s, plus slack)", async (s) => {
+    const v = verifierFor(keySource(jwks(rsa)).source);
+    await expect(v.verify(await podToken(rsa, { expiresIn: s }))).resolves.toEqual(POD);
+  });
+
+  it("accepts a longer lifetime where the server allows it", async () => {
+    const v = createPodTokenVerifier({
+      issuer: ISSUER,
+      audience: TOKEN_AUDIENCE,
+      keys: keySource(jwks(rsa)).source,
+      maxLifetimeSeconds: 2 * 86400,
+    });
+    await expect(v.verify(await podToken(rsa, { expiresIn: 48 * 3600 }))).resolves.toEqual(POD);
+  });
+
   it("accepts a token whose audiences include coordinator-ha", async () => {
     const v = verifierFor(keySource(jwks(rsa)).source);
     await expect(v.verify(await podToken(rsa, { audience: ["vault", TOKEN_AUDIENCE] }))).resolves.toEqual(
@@ -68,6 +83,9 @@ describe("createPodTokenVerifier", () => {
     ["expired", { issuedAt: -7200, notBefore: -7200, expiresIn: -3600 }, "Expired"],
     ["not yet valid", { notBefore: 600 }, "NotYetValid"],
     ["issued in the future", { issuedAt: 600, notBefore: 0 }, "NotYetValid"],
+    // `kubectl create token --duration 48h`: bound to a pod, but outliving the pod's own tokens.
+    ["that lives 48 hours", { expiresIn: 48 * 3600 }, "LifetimeTooLong"],
+    ["that lives a minute longer than projected tokens plus slack", { expiresIn: 3661 }, "LifetimeTooLong"],
     ["without exp", { override: { exp: undefined } }, "Malformed"],
     [
       "not bound to a pod",

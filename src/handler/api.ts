@@ -48,3 +48,34 @@ export interface RecoveredResponse {
 export interface ErrorBody {
   error: string;
 }
+
+/**
+ * POST /v1/peer-access, asked by a sidecar (with its own token, audience coordinator-ha)
+ * before its peer API serves the state: is this pod, as its verified peer token names it, a
+ * live member of the asking pod's StatefulSet? Answered from live reads of both pods.
+ */
+export interface PeerAccessRequest {
+  namespace: string;
+  pod: string;
+  uid: string;
+  serviceAccount: string;
+}
+
+/** Why a pod may not receive the state (src/handler/peer-access.ts). */
+export type PeerAccessRefusal =
+  | "other_namespace"
+  | "self"
+  | "pod_gone"
+  | "uid_mismatch"
+  | "service_account_mismatch"
+  | "not_member"
+  | "not_selected"
+  | "not_gated"
+  | "terminating";
+
+/**
+ * 200 is a verdict either way; any other status (the asking pod refused, 503 while the
+ * handler cannot read pods) means "unknown", and the peer API then serves nothing.
+ */
+export type PeerAccessResponse =
+  { allowed: true } | { allowed: false; reason: PeerAccessRefusal; message: string };

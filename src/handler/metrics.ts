@@ -3,15 +3,19 @@
 import { Counter, Gauge, type Registry } from "prom-client";
 import { Reason } from "../names.ts";
 import type { PatchResult } from "../kube/pods.ts";
+import type { PeerAccessRefusal } from "./api.ts";
 import { refusalStatus, type RefusalReason } from "./reasons.ts";
 
 export type ConfirmationOutcome = "recorded" | "unchanged" | "refused";
 export type PeersOutcome = "answered" | "refused";
+/** allowed/denied: a verdict about the pod asked for; refused: the asking pod got no verdict. */
+export type PeerAccessOutcome = "allowed" | "denied" | "refused";
 export type WriteResult = PatchResult | "error";
 
 export interface HandlerMetrics {
   confirmation(outcome: ConfirmationOutcome, reason: RefusalReason | ""): void;
   peersRequest(outcome: PeersOutcome, reason: RefusalReason | ""): void;
+  peerAccess(outcome: PeerAccessOutcome, reason: RefusalReason | PeerAccessRefusal | ""): void;
   relist(): void;
   conditionWrite(reason: string, result: WriteResult): void;
 }
@@ -26,6 +30,12 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
   const peers = new Counter({
     name: "coordinator_ha_handler_peers_requests_total",
     help: "GET /v1/peers by outcome (answered, refused) and refusal reason.",
+    labelNames: ["outcome", "reason"] as const,
+    registers: [registry],
+  });
+  const peerAccess = new Counter({
+    name: "coordinator_ha_handler_peer_access_total",
+    help: "POST /v1/peer-access by outcome (allowed, denied, refused) and reason.",
     labelNames: ["outcome", "reason"] as const,
     registers: [registry],
   });
@@ -55,11 +65,14 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
   for (const reason of reasons) confirmations.inc({ outcome: "refused", reason }, 0);
   peers.inc({ outcome: "answered", reason: "" }, 0);
   for (const reason of reasons) peers.inc({ outcome: "refused", reason }, 0);
+  peerAccess.inc({ outcome: "allowed", reason: "" }, 0);
+  for (const reason of reasons) peerAccess.inc({ outcome: "refused", reason }, 0);
   for (const reason of Object.values(Reason)) writes.inc({ reason, result: "patched" }, 0);
 
   return {
     confirmation: (outcome, reason) => confirmations.inc({ outcome, reason }),
     peersRequest: (outcome, reason) => peers.inc({ outcome, reason }),
+    peerAccess: (outcome, reason) => peerAccess.inc({ outcome, reason }),
     relist: () => relists.inc(),
     conditionWrite: (reason, result) => writes.inc({ reason, result }),
   };

@@ -1,6 +1,6 @@
-// The handler's two API calls, from the bearer token to the answer: who is calling
-// (identity), is that pod allowed (caller.ts), what the call means (confirm.ts, peers.ts),
-// and the write. HTTP stays in server.ts; Kubernetes access is injected.
+// The handler's API calls, from the bearer token to the answer: who is calling
+// (identity), is that pod allowed (caller.ts), what the call means (confirm.ts, peers.ts,
+// peer-access.ts), and the write. HTTP stays in server.ts; Kubernetes access is injected.
 import type { Logger } from "pino";
 import {
   createPodTokenVerifier,
@@ -13,24 +13,38 @@ import type { LabelSelector } from "../kube/label-selector.ts";
 import type { PodCache } from "../kube/pod-cache.ts";
 import type { PodApi } from "../kube/pods.ts";
 import { TOKEN_AUDIENCE } from "../names.ts";
-import type { ErrorBody, PeersResponse, RecoveredResponse } from "./api.ts";
+import type { ErrorBody, PeerAccessResponse, PeersResponse, RecoveredResponse } from "./api.ts";
 import { checkCaller, checkWatched, type CallerCheck } from "./caller.ts";
 import type { ConditionWriter } from "./condition-writer.ts";
 import { decideConfirmation } from "./confirm.ts";
 import type { HandlerMetrics } from "./metrics.ts";
 import { selectPeers } from "./peers.ts";
 import { refuse, refusalStatus, type Refusal } from "./reasons.ts";
-import { parseRecoveredRequest } from "./request.ts";
+import { decidePeerAccess } from "./peer-access.ts";
+import { parsePeerAccessRequest, parseRecoveredRequest } from "./request.ts";
 
 export interface Answer {
   status: number;
-  body: RecoveredResponse | PeersResponse | ErrorBody;
+  body: RecoveredResponse | PeersResponse | PeerAccessResponse | ErrorBody;
 }
 
+/** The calls of the API, for log lines and metrics. */
+export type Call = "confirmation" | "peers" | "peer-access";
+
+/** Who is calling (the token's pod), or the refusal to send without reading the body. */
+export type Authenticated = { ok: true; who: PodIdentity } | { ok: false; answer: Answer };
+
 export interface HandlerService {
+  /**
+   * Verifies the bearer token. Every call starts here, before its body is read: a stranger
+   * costs one header and one signature check, never a body.
+   */
+  authenticate(call: Call, authorization: string | undefined): Promise<Authenticated>;
   /** `body` is the raw request body (JSON text). */
-  confirm(authorization: string | undefined, body: string): Promise<Answer>;
-  peers(authorization: string | undefined): Promise<Answer>;
+  confirm(who: PodIdentity, body: string): Promise<Answer>;
+  peers(who: PodIdentity): Promise<Answer>;
+  /** May the pod named in `body` receive the state from the caller (a peer)? */
+  peerAccess(who: PodIdentity, body: string): Promise<Answer>;
 }
 
 export interface HandlerServiceOptions {
@@ -63,10 +77,11 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
 
   type Who = PodIdentity | undefined;
   const fieldsOf = (who: Who) => (who ? { namespace: who.namespace, pod: who.podName } : {});
-  const refused = (call: "confirmation" | "peers", who: Who, refusal: Refusal, detail?: object): Answer => {
+  const refused = (call: Call, who: Who, refusal: Refusal, detail?: object): Answer => {
     const status = refusalStatus[refusal.reason];
     if (call === "confirmation") metrics.confirmation("refused", refusal.reason);
-    else metrics.peersRequest("refused", refusal.reason);
+    else if (call === "peers") metrics.peersRequest("refused", refusal.reason);
+    else metrics.peerAccess("refused", refusal.reason);
     logger.warn({ ...fieldsOf(who), call, status, reason: refusal.reason, ...detail }, refusal.message);
     return { status, body: { error: refusal.message } };
   };
@@ -100,9 +115,13 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
     refuse("not_synced", `the handler's pod cache is not synced (${opts.cache.problem() ?? "stale"}); retry`);
 
   return {
-    async confirm(authorization, body) {
+    async authenticate(call, authorization) {
       const who = await authenticate(authorization);
-      if (!isIdentity(who)) return refused("confirmation", undefined, who);
+      if (!isIdentity(who)) return { ok: false, answer: refused(call, undefined, who) };
+      return { ok: true, who };
+    },
+
+    async confirm(who, body) {
       const unwatched = checkWatched(who, opts.namespaces);
       if (unwatched) return refused("confirmation", who, unwatched);
       const parsed = parseRecoveredRequest(body);
@@ -164,9 +183,7 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
       );
     },
 
-    async peers(authorization) {
-      const who = await authenticate(authorization);
-      if (!isIdentity(who)) return refused("peers", undefined, who);
+    async peers(who) {
       const unwatched = checkWatched(who, opts.namespaces);
       if (unwatched) return refused("peers", who, unwatched);
       // Only a synced cache may answer "no peer exists" (DESIGN.md, Trust).
@@ -185,6 +202,55 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
         status: 200,
         body: { namespace: who.namespace, statefulSet: caller.statefulSet.name, peers },
       };
+    },
+
+    async peerAccess(who, body) {
+      const unwatched = checkWatched(who, opts.namespaces);
+      if (unwatched) return refused("peer-access", who, unwatched);
+      const parsed = parsePeerAccessRequest(body);
+      if (!parsed.ok) return refused("peer-access", who, refuse("bad_request", parsed.message));
+      const candidate: PodIdentity = {
+        namespace: parsed.request.namespace,
+        podName: parsed.request.pod,
+        podUid: parsed.request.uid,
+        serviceAccount: parsed.request.serviceAccount,
+      };
+      // Both pods live from the apiserver, never from the cache: a pod deleted a moment ago
+      // must not receive the state because the watch has not told us yet.
+      const serving = await livePod(who);
+      if (!isCallerCheck(serving)) return refused("peer-access", who, serving);
+      if (!serving.ok) return refused("peer-access", who, serving.refusal);
+      let live;
+      try {
+        // Another namespace is refused by the decision without a read (nor may we read there).
+        live =
+          candidate.namespace === who.namespace
+            ? await opts.pods.get(candidate.namespace, candidate.podName)
+            : undefined;
+      } catch (err) {
+        logger.error({ ...fieldsOf(who), err: String(err) }, "reading the pod failed");
+        return refused(
+          "peer-access",
+          who,
+          refuse("unavailable", "the handler cannot read the pod right now; retry"),
+        );
+      }
+      const decision = decidePeerAccess(serving, candidate, live, opts.selector);
+      const fields = {
+        ...fieldsOf(who),
+        call: "peer-access",
+        callerNamespace: candidate.namespace,
+        caller: candidate.podName,
+        callerUid: candidate.podUid,
+      };
+      if (decision.allowed) {
+        metrics.peerAccess("allowed", "");
+        logger.info(fields, "peer access allowed: the caller is a live member");
+        return { status: 200, body: { allowed: true } };
+      }
+      metrics.peerAccess("denied", decision.reason);
+      logger.warn({ ...fields, reason: decision.reason }, `peer access denied: ${decision.message}`);
+      return { status: 200, body: decision };
     },
   };
 }

@@ -7,10 +7,12 @@
 // is "unknown", and "unknown" is never read as "no peer exists" (DESIGN.md, Trust).
 import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
-import type { Peer, PeersResponse, RecoveredRequest } from "../handler/api.ts";
+import type { Peer, PeerAccessRequest, PeersResponse, RecoveredRequest } from "../handler/api.ts";
+import type { PodIdentity } from "../identity/index.ts";
 import { requestJson, RequestError } from "../http/client.ts";
 import { isDigest } from "../state/bundle.ts";
 import type { SidecarConfig } from "./config.ts";
+import type { MemberCheck } from "./peer-api.ts";
 import { statefulSetOf } from "./peer-authz.ts";
 
 export type PeersAnswer = { kind: "peers"; peers: Peer[] } | { kind: "unknown"; reason: string };
@@ -20,6 +22,8 @@ export type ConfirmAnswer = { ok: true; changed: boolean } | { ok: false; reason
 export interface HandlerClient {
   peers(): Promise<PeersAnswer>;
   confirm(request: RecoveredRequest): Promise<ConfirmAnswer>;
+  /** Is `caller` a live member of this pod's StatefulSet? Only a 200 verdict counts. */
+  peerAccess(caller: PodIdentity): Promise<MemberCheck>;
 }
 
 const TIMEOUT_MS = 5000;
@@ -77,6 +81,32 @@ export function handlerClient(config: SidecarConfig): HandlerClient {
       if (res.status !== 200)
         return { ok: false, reason: `handler answered ${res.status}: ${errorOf(res.body)}` };
       return { ok: true, changed: isObject(res.body) && res.body["changed"] === true };
+    },
+    async peerAccess(caller) {
+      const request: PeerAccessRequest = {
+        namespace: caller.namespace,
+        pod: caller.podName,
+        uid: caller.podUid,
+        serviceAccount: caller.serviceAccount,
+      };
+      let res;
+      try {
+        res = await call("POST", "/v1/peer-access", request);
+      } catch (err) {
+        return { kind: "unknown", reason: (err as Error).message };
+      }
+      if (res.status !== 200)
+        return { kind: "unknown", reason: `handler answered ${res.status}: ${errorOf(res.body)}` };
+      const body = isObject(res.body) ? res.body : {};
+      if (body["allowed"] === true) return { kind: "allowed" };
+      if (body["allowed"] === false) {
+        return {
+          kind: "denied",
+          reason: String(body["reason"]).slice(0, 64),
+          message: typeof body["message"] === "string" ? body["message"].slice(0, 300) : "no reason given",
+        };
+      }
+      return { kind: "unknown", reason: "handler answered 200 without a verdict" };
     },
   };
 }

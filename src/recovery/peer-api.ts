@@ -3,13 +3,18 @@
 //   POST /v1/state  Authorization: Bearer <pod-bound token, audience coordinator-ha-peer>
 //                   {"publicKey": <P-256 JWK>}
 //     200 {"digest": "sha256:…", "jwe": "<compact JWE of the bundle, to publicKey>"}
-//     401 bad token, 403 not a peer, 400 bad key, 409 no state here, 503 cannot verify now
+//     401 bad token, 403 not a live member, 400 bad key, 409 no state here,
+//     503 cannot verify now (issuer keys or the handler unreachable)
 //
-// The token is checked before the body is even read, so a stranger costs one header parse
-// and one signature check. Every refusal is {"error": …} and a log line; nothing here
-// throws past the error handler.
+// Who gets the state: a live member of this pod's StatefulSet, as the handler finds it in
+// the cluster at the time of the request (POST /v1/peer-access, src/handler/peer-access.ts).
+// The token alone proves only who the caller was when it was issued. So: the token first
+// (before the body is read), then this pod's cheap local checks, then the handler; only a
+// "yes" from the handler opens the body. Every refusal is {"error": …} and a log line with
+// the caller's namespace, name and uid; nothing here throws past the error handler.
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
+import { closeAfterAnswer, rawBody } from "../http/body.ts";
 import { errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import {
   createPodTokenVerifier,
@@ -26,10 +31,18 @@ import { recipientKey, sealBundle, TransferError } from "./transfer.ts";
 /** A P-256 JWK is about 150 bytes. */
 const BODY_LIMIT = 4 * 1024;
 
+/** The handler's verdict on a caller (handler-client.ts, peerAccess). */
+export type MemberCheck =
+  | { kind: "allowed" }
+  | { kind: "denied"; reason: string; message: string }
+  | { kind: "unknown"; reason: string };
+
 export interface PeerApiOptions {
   self: PodIdentity;
   /** Verifies callers' tokens: peerTokenVerifier, or a stand-in for it. */
   verifier: PodTokenVerifier;
+  /** Asks the handler whether the caller is a live member of this pod's StatefulSet. */
+  checkMember: (caller: PodIdentity) => Promise<MemberCheck>;
   /** This pod's state now; undefined (or an empty bundle) when it holds none. */
   readState: () => Promise<Bundle | undefined>;
   logger: Logger;
@@ -70,57 +83,80 @@ export function peerApi(opts: PeerApiOptions): express.Express {
         refuse(req, res, 401, `token refused: ${err.message}`, { reason: err.reason });
       } else {
         logger.error({ err: String(err) }, "cannot verify peer tokens: the issuer's keys are unavailable");
+        closeAfterAnswer(res);
         sendError(res, 503, "cannot verify tokens right now; try again later");
       }
       return;
     }
+    const who = callerFields(caller);
     const decision = authorizePeer(opts.self, caller);
     if (!decision.ok) {
-      refuse(req, res, 403, decision.reason, { caller: caller.podName, callerNamespace: caller.namespace });
+      refuse(req, res, 403, decision.reason, who);
+      return;
+    }
+    let member: MemberCheck;
+    try {
+      member = await opts.checkMember(caller);
+    } catch (err) {
+      member = { kind: "unknown", reason: String(err) };
+    }
+    if (member.kind === "unknown") {
+      // Fail closed: without the handler's yes, nothing is served. The caller tries another
+      // peer, or this one again later.
+      refuse(req, res, 503, "cannot check with the handler whether the caller is a member; try again later", {
+        ...who,
+        handler: member.reason.slice(0, 300),
+      });
+      return;
+    }
+    if (member.kind === "denied") {
+      refuse(req, res, 403, `not a live member of this StatefulSet: ${member.message}`, {
+        ...who,
+        reason: member.reason,
+      });
       return;
     }
     res.locals["caller"] = caller;
     next();
   };
 
-  app.post(
-    "/v1/state",
-    authenticate,
-    express.json({ limit: BODY_LIMIT }),
-    async (req: Request, res: Response) => {
-      const caller = res.locals["caller"] as PodIdentity;
-      const body: unknown = req.body;
-      if (typeof body !== "object" || body === null || Array.isArray(body) || !("publicKey" in body)) {
-        refuse(req, res, 400, 'expected a JSON body {"publicKey": <EC P-256 JWK>}', {
-          caller: caller.podName,
-        });
-        return;
-      }
-      const unknown = Object.keys(body).filter((k) => k !== "publicKey");
-      if (unknown.length > 0) {
-        refuse(req, res, 400, `unknown field(s): ${unknown.join(", ")}`, { caller: caller.podName });
-        return;
-      }
-      let recipient;
-      try {
-        recipient = await recipientKey((body as { publicKey: unknown }).publicKey);
-      } catch (err) {
-        if (!(err instanceof TransferError)) throw err;
-        refuse(req, res, 400, err.message, { caller: caller.podName });
-        return;
-      }
-      const bundle = await opts.readState();
-      if (!bundle || bundle.files.length === 0) {
-        refuse(req, res, 409, "this pod holds no state (yet)", { caller: caller.podName });
-        return;
-      }
-      const encoding = encodeBundle(bundle);
-      const digest = digestOf(encoding);
-      const jwe = await sealBundle(encoding, recipient);
-      logger.info({ caller: caller.podName, digest }, "served the state to a peer");
-      res.json({ digest, jwe });
-    },
-  );
+  app.post("/v1/state", authenticate, rawBody(BODY_LIMIT), async (req: Request, res: Response) => {
+    const caller = res.locals["caller"] as PodIdentity;
+    const who = callerFields(caller);
+    let body: unknown;
+    try {
+      body = JSON.parse((req.body as Buffer).toString("utf8"));
+    } catch {
+      body = undefined;
+    }
+    if (typeof body !== "object" || body === null || Array.isArray(body) || !("publicKey" in body)) {
+      refuse(req, res, 400, 'expected a JSON body {"publicKey": <EC P-256 JWK>}', who);
+      return;
+    }
+    const unknown = Object.keys(body).filter((k) => k !== "publicKey");
+    if (unknown.length > 0) {
+      refuse(req, res, 400, `unknown field(s): ${unknown.join(", ").slice(0, 200)}`, who);
+      return;
+    }
+    let recipient;
+    try {
+      recipient = await recipientKey((body as { publicKey: unknown }).publicKey);
+    } catch (err) {
+      if (!(err instanceof TransferError)) throw err;
+      refuse(req, res, 400, err.message, who);
+      return;
+    }
+    const bundle = await opts.readState();
+    if (!bundle || bundle.files.length === 0) {
+      refuse(req, res, 409, "this pod holds no state (yet)", who);
+      return;
+    }
+    const encoding = encodeBundle(bundle);
+    const digest = digestOf(encoding);
+    const jwe = await sealBundle(encoding, recipient);
+    logger.info({ ...who, digest }, "served the state to a peer");
+    res.json({ digest, jwe });
+  });
 
   app.use(unmatchedRoute({ "/v1/state": ["POST"] }));
   app.use(errorHandler(logger));
@@ -130,7 +166,14 @@ export function peerApi(opts: PeerApiOptions): express.Express {
       { ...fields, status, path: req.path, remote: req.socket.remoteAddress },
       `refused a peer request: ${message}`,
     );
+    // A refused caller's body is never read: the connection ends with the answer.
+    if (!req.complete) closeAfterAnswer(res);
     sendError(res, status, message);
   }
   return app;
+}
+
+/** The caller as every log line about a transfer names it. */
+function callerFields(caller: PodIdentity) {
+  return { callerNamespace: caller.namespace, caller: caller.podName, callerUid: caller.podUid };
 }

@@ -1,9 +1,9 @@
-// Who may fetch this pod's state through the peer API? Only another pod of the same
-// StatefulSet: same namespace, same service account, a pod name `<statefulset>-<ordinal>`
-// with this pod's StatefulSet name, and not this pod. The token proves the caller's pod
-// name and uid (pod-bound token); the name proves its StatefulSet, because only the
-// StatefulSet controller creates pods named after it in practice, and the service account
-// (checked too) is the boundary the namespace's admins draw around the Coordinator.
+// The peer API's first, local look at a caller whose token it has verified: same namespace,
+// same service account, a pod name `<statefulset>-<ordinal>` of this pod's StatefulSet, and
+// not this pod. It only turns obvious strangers away without asking anyone. It proves no
+// membership: any pod can take a member's name, and a token outlives its pod. Who may
+// receive the state is decided by the handler from the live pods (peer-access.ts there),
+// which the peer API asks next.
 import type { PodIdentity } from "../identity/index.ts";
 
 export type PeerDecision = { ok: true } | { ok: false; reason: string };

@@ -60,7 +60,13 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
 
   const peerServer = createHttpsServer(
     { cert: cert.certPem, key: cert.keyPem, minVersion: "TLSv1.3" },
-    peerApi({ self: config.self, verifier: deps.verifier, readState: () => readBundle(dir), logger }),
+    peerApi({
+      self: config.self,
+      verifier: deps.verifier,
+      checkMember: (caller) => handler.peerAccess(caller),
+      readState: () => readBundle(dir),
+      logger,
+    }),
   );
   // A peer that stalls mid-request must not hold a connection for minutes.
   peerServer.headersTimeout = 10_000;

@@ -4,7 +4,13 @@
 // pods count as Ready. It is no model of the handler's checks (those have their own tests).
 import { createServer, type Server } from "node:https";
 import express from "express";
-import type { Peer, PeersResponse, RecoveredRequest } from "../../src/handler/api.ts";
+import type {
+  Peer,
+  PeerAccessRequest,
+  PeerAccessResponse,
+  PeersResponse,
+  RecoveredRequest,
+} from "../../src/handler/api.ts";
 import { close, listen } from "../../src/http/listen.ts";
 import { IdentityError, type PodTokenVerifier } from "../../src/identity/index.ts";
 import { statefulSetOf } from "../../src/recovery/peer-authz.ts";
@@ -28,6 +34,7 @@ export class FakeHandler {
   readonly pods = new Map<string, PodEntry>();
   readonly confirmations: Confirmation[] = [];
   peerQueries = 0;
+  peerAccessQueries = 0;
   private server: Server | undefined;
   private readonly tls: { certPem: string; keyPem: string };
   private readonly verifier: PodTokenVerifier;
@@ -85,6 +92,21 @@ export class FakeHandler {
         const changed = last?.digest !== request.digest || last?.source !== request.source;
         this.confirmations.push({ ...request, pod: who.podName });
         res.json({ changed, reason: request.source ? "RecoveredFromPeer" : "Initialized", message: "" });
+      } catch (err) {
+        res.status(401).json({ error: String(err) });
+      }
+    });
+    // A member is a pod the test started (this.pods) with the uid its token names.
+    app.post("/v1/peer-access", express.json(), async (req, res) => {
+      try {
+        await caller(req.headers.authorization);
+        this.peerAccessQueries++;
+        const { pod, uid } = req.body as PeerAccessRequest;
+        const allowed = this.pods.get(pod)?.uid === uid;
+        const body: PeerAccessResponse = allowed
+          ? { allowed: true }
+          : { allowed: false, reason: "pod_gone", message: `pod ${pod} with uid ${uid} does not exist` };
+        res.json(body);
       } catch (err) {
         res.status(401).json({ error: String(err) });
       }

@@ -22,6 +22,7 @@ import { cachedJwksSource } from "../../src/identity/index.ts";
 import { PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE } from "../../src/names.ts";
 import { parseSidecarConfig } from "../../src/recovery/config.ts";
 import { peerTokenVerifier } from "../../src/recovery/peer-api.ts";
+import { fetchFromPeer } from "../../src/recovery/peer-client.ts";
 import { createPeerCertificate } from "../../src/recovery/peer-cert.ts";
 import { SidecarEnv } from "../../src/recovery/sidecar-env.ts";
 import { startSidecar, type RunningSidecar } from "../../src/recovery/sidecar.ts";
@@ -203,6 +204,28 @@ describe("recovery without Kubernetes", () => {
         `sidecar started (handler query, TLS to the peer, token check, ECDH + JWE, digest check, atomic write); ` +
         `confirmed ${(performance.now() - confirmed).toFixed(1)} ms after its app started`,
     );
+  });
+
+  it("serves nobody whom the handler does not count as a live member, with a valid token", async () => {
+    const asked = handler.peerAccessQueries;
+    // coordinator-9 has a token as good as a member's, but no pod behind it (deleted, or never one).
+    const stranger = {
+      namespace: NAMESPACE,
+      serviceAccount: SERVICE_ACCOUNT,
+      podName: "coordinator-9",
+      podUid: "uid-gone",
+    };
+    const token = await podToken(issuerKey, { pod: stranger, audience: PEER_TOKEN_AUDIENCE });
+    const peer = {
+      pod: "coordinator-0",
+      uid: "uid-coordinator-0",
+      ip: "127.0.0.1",
+      port: first.sidecar.peerPort,
+      digest: initialized.digest,
+      certSha256: first.sidecar.certSha256,
+    };
+    await expect(fetchFromPeer(peer, token)).rejects.toThrow(/peer answered 403: not a live member/);
+    expect(handler.peerAccessQueries).toBe(asked + 1);
   });
 
   it("skips a peer that returns a tampered bundle, and recovers from the next one", async () => {

@@ -3,6 +3,7 @@
 // refusal must leave the gate as it was and record no Event.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
+import { connect as tlsConnect } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { V1Pod } from "@kubernetes/client-node";
@@ -12,7 +13,7 @@ import type { PeersResponse, RecoveredResponse } from "../../../src/handler/api.
 import { conditionWriter } from "../../../src/handler/condition-writer.ts";
 import { handlerMetrics } from "../../../src/handler/metrics.ts";
 import { AWAITING_NO_PEER } from "../../../src/handler/reconcile.ts";
-import { createHandlerApp } from "../../../src/handler/server.ts";
+import { createHandlerApp, MAX_BODY_BYTES } from "../../../src/handler/server.ts";
 import { createHandlerService, handlerTokenVerifier } from "../../../src/handler/service.ts";
 import { createRegistry } from "../../../src/http/metrics.ts";
 import { startTlsServer, type TlsServer } from "../../../src/http/tls-server.ts";
@@ -445,6 +446,126 @@ describe("GET /v1/peers", () => {
   });
 });
 
+describe("POST /v1/peer-access", () => {
+  const ask = async (asker: number, about: Record<string, unknown>, opts: TokenOptions = {}) =>
+    send("POST", "/v1/peer-access", { token: await tokenFor(asker, opts), body: JSON.stringify(about) });
+  const member = (ordinal: number) => ({
+    namespace: "default",
+    pod: `coordinator-${ordinal}`,
+    uid: uidOf(ordinal),
+    serviceAccount: "coordinator",
+  });
+
+  it("allows a live member of the asking pod's StatefulSet, and logs who", async () => {
+    const reply = await ask(0, member(1));
+    expect(reply.status).toBe(200);
+    expect(reply.json).toEqual({ allowed: true });
+    expect(logs.find((l) => l["call"] === "peer-access")).toMatchObject({
+      namespace: "default",
+      pod: "coordinator-0",
+      callerNamespace: "default",
+      caller: "coordinator-1",
+      callerUid: uidOf(1),
+    });
+  });
+
+  it("denies a deleted pod's identity, reading the apiserver, not the cache", async () => {
+    cluster.pods.delete("default/coordinator-1");
+    const reply = await ask(0, member(1));
+    expect(reply.status).toBe(200);
+    expect(reply.json).toMatchObject({ allowed: false, reason: "pod_gone" });
+  });
+
+  it("denies a bare pod that took a member's name", async () => {
+    const bare = coordinatorPod(5);
+    delete bare.metadata!.ownerReferences;
+    bare.spec!.readinessGates = [];
+    cluster.add(bare);
+    const reply = await ask(0, member(5));
+    expect(reply.json).toMatchObject({ allowed: false, reason: "not_member" });
+  });
+
+  it("gives no verdict to an asking pod that is not a member itself", async () => {
+    cluster.touch("default", "coordinator-0", (p) => delete p.metadata!.ownerReferences);
+    const reply = await ask(0, member(1));
+    expect(reply.status).toBe(403);
+    expect(reply.json).not.toHaveProperty("allowed");
+  });
+
+  it("refuses the asking pod's peer token (a peer could replay it) and a 48-hour token", async () => {
+    expect((await ask(0, member(1), { audience: PEER_TOKEN_AUDIENCE })).status).toBe(401);
+    const long = await ask(0, member(1), { expiresIn: 48 * 3600 });
+    expect(long.status).toBe(401);
+    expect(String(long.json["error"])).toMatch(/token lives 172800 s/);
+  });
+
+  it.each([
+    ["no JSON", "{"],
+    ["an unknown field", JSON.stringify({ ...member(1), extra: 1 })],
+    ["a bad name", JSON.stringify({ ...member(1), pod: "Coordinator_1" })],
+    ["no uid", JSON.stringify({ ...member(1), uid: undefined })],
+  ])("answers 400 to a body with %s", async (_name, body) => {
+    const reply = await send("POST", "/v1/peer-access", { token: await tokenFor(0), body });
+    expect(reply.status).toBe(400);
+  });
+});
+
+describe("hostile requests", () => {
+  it.each(["/v1/recovered", "/v1/peer-access"])(
+    "answers POST %s without a valid token before the body arrives, and closes the connection",
+    async (path) => {
+      const reply = await headersOnly(path, "garbage", { "content-length": String(MAX_BODY_BYTES) });
+      expect(reply).toEqual({ status: 401, closed: true });
+    },
+  );
+
+  it.each(["gzip", "br", "deflate", "x-unknown", "gzip, br"])(
+    "answers 415 to Content-Encoding %s, never inflating it",
+    async (encoding) => {
+      const reply = await headersOnly("/v1/recovered", await tokenFor(1), {
+        "content-encoding": encoding,
+        "content-length": "100",
+      });
+      expect(reply).toEqual({ status: 415, closed: true });
+    },
+  );
+
+  it("answers 413 to an announced oversized body before reading it", async () => {
+    const reply = await headersOnly("/v1/recovered", await tokenFor(1), {
+      "content-length": String(MAX_BODY_BYTES + 1),
+    });
+    expect(reply).toEqual({ status: 413, closed: true });
+  });
+});
+
+/**
+ * Sends only the request head (the body it announces never comes) and resolves once the
+ * server has answered and closed the connection.
+ */
+async function headersOnly(path: string, token: string, headers: Record<string, string>) {
+  return new Promise<{ status: number; closed: boolean }>((resolve, reject) => {
+    const socket = tlsConnect({ host: "127.0.0.1", port: server.port, rejectUnauthorized: false }, () => {
+      socket.write(
+        [
+          `POST ${path} HTTP/1.1`,
+          "host: handler",
+          `authorization: Bearer ${token}`,
+          "content-type: application/json",
+          ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+          "",
+          "",
+        ].join("\r\n"),
+      );
+    });
+    let text = "";
+    socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+    socket.on("error", reject);
+    socket.on("close", () =>
+      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0), closed: true }),
+    );
+  });
+}
+
 describe("a handler restricted to --namespace default", () => {
   // The same StatefulSet in a namespace the handler does not watch: everything else about
   // these callers is valid, as the unrestricted handler shows.
@@ -547,7 +668,7 @@ describe("health and metrics", () => {
     const reply = await send("GET", "/v1/recovered");
     expect(reply.status).toBe(405);
     expect(reply.json["error"]).toBe(
-      "GET is not allowed on /v1/recovered; this server has POST /v1/recovered, GET /v1/peers, GET /healthz, GET /readyz and GET /metrics",
+      "GET is not allowed on /v1/recovered; this server has POST /v1/recovered, GET /v1/peers, POST /v1/peer-access, GET /healthz, GET /readyz and GET /metrics",
     );
   });
 });

@@ -1,11 +1,11 @@
 import { createServer } from "node:https";
 import { pino } from "pino";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { close, listen } from "../../../src/http/listen.ts";
 import { requestJson } from "../../../src/http/client.ts";
-import { cachedJwksSource, type PodTokenVerifier } from "../../../src/identity/index.ts";
+import { cachedJwksSource, type PodIdentity, type PodTokenVerifier } from "../../../src/identity/index.ts";
 import { PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE } from "../../../src/names.ts";
-import { peerApi, peerTokenVerifier } from "../../../src/recovery/peer-api.ts";
+import { peerApi, peerTokenVerifier, type MemberCheck } from "../../../src/recovery/peer-api.ts";
 import { createPeerCertificate, type PeerCertificate } from "../../../src/recovery/peer-cert.ts";
 import { fetchFromPeer } from "../../../src/recovery/peer-client.ts";
 import { ephemeralKey, openBundle } from "../../../src/recovery/transfer.ts";
@@ -30,6 +30,10 @@ let key: SigningKey;
 let cert: PeerCertificate;
 let state: Bundle | undefined;
 let verifierDown = false;
+/** The handler's verdict on the caller (POST /v1/peer-access), and who it was asked about. */
+let verdict: MemberCheck = { kind: "allowed" };
+const asked: PodIdentity[] = [];
+const logs: Record<string, unknown>[] = [];
 let port: number;
 let server: ReturnType<typeof createServer>;
 
@@ -49,12 +53,26 @@ beforeAll(async () => {
   };
   server = createServer(
     { cert: cert.certPem, key: cert.keyPem },
-    peerApi({ self, verifier, readState: async () => state, logger: pino({ level: "silent" }) }),
+    peerApi({
+      self,
+      verifier,
+      checkMember: async (who) => {
+        asked.push(who);
+        return verdict;
+      },
+      readState: async () => state,
+      logger: pino({ level: "info" }, { write: (line: string) => logs.push(JSON.parse(line)) }),
+    }),
   );
   port = await listen(server, 0, "127.0.0.1");
 });
 afterAll(async () => {
   await close(server);
+});
+beforeEach(() => {
+  verdict = { kind: "allowed" };
+  asked.length = 0;
+  logs.length = 0;
 });
 
 async function post(body: unknown, token?: string) {
@@ -83,6 +101,74 @@ describe("peer API", () => {
     expect(body.digest).toBe(bundleDigest(bundle));
     expect(JSON.stringify(body)).not.toContain("s3cret");
     expect(await openBundle(body.jwe, ephemeral, bundleDigest(bundle))).toEqual(bundle);
+    // The handler was asked about exactly the token's pod, and the log names it.
+    expect(asked).toEqual([caller]);
+    expect(logs.find((l) => l["msg"] === "served the state to a peer")).toMatchObject({
+      callerNamespace: caller.namespace,
+      caller: caller.podName,
+      callerUid: caller.podUid,
+      digest: bundleDigest(bundle),
+    });
+  });
+
+  // The handler looked at the pod in the cluster: a token alone (of a deleted pod, or of a
+  // pod that took a member's name) gets nothing.
+  it.each([
+    ["a pod that no longer exists", "pod_gone"],
+    ["a namesake pod owned by no StatefulSet", "not_member"],
+  ])("refuses with 403 and serves nothing when the handler says the caller is %s", async (_name, reason) => {
+    state = bundle;
+    verdict = { kind: "denied", reason, message: `pod default/coordinator-1: ${reason}` };
+    const res = await post({ publicKey: (await ephemeralKey()).publicJwk }, await tokenFor());
+    expect(res.status).toBe(403);
+    expect((res.body as { error: string }).error).toMatch(/not a live member of this StatefulSet/);
+    expect(JSON.stringify(res.body)).not.toContain("jwe");
+    expect(logs.find((l) => l["status"] === 403)).toMatchObject({
+      callerNamespace: caller.namespace,
+      caller: caller.podName,
+      callerUid: caller.podUid,
+      reason,
+    });
+  });
+
+  it("fails closed with 503 when the handler cannot be asked", async () => {
+    state = bundle;
+    verdict = { kind: "unknown", reason: "handler answered 503: not synced" };
+    const res = await post({ publicKey: (await ephemeralKey()).publicJwk }, await tokenFor());
+    expect(res.status).toBe(503);
+    expect(JSON.stringify(res.body)).not.toContain("jwe");
+  });
+
+  it("answers a refused caller before its body arrives, and closes the connection", async () => {
+    verdict = { kind: "denied", reason: "pod_gone", message: "gone" };
+    const reply = await headersOnly(await tokenFor(), { "content-length": "4000" });
+    expect(reply.status).toBe(403);
+    expect(reply.closed).toBe(true);
+    const stranger = await headersOnly("garbage", { "content-length": "4000" });
+    expect(stranger.status).toBe(401);
+    expect(stranger.closed).toBe(true);
+  });
+
+  it.each(["gzip", "br", "deflate", "x-unknown"])(
+    "answers 415 to a body with Content-Encoding %s",
+    async (encoding) => {
+      const res = await headersOnly(await tokenFor(), {
+        "content-encoding": encoding,
+        "content-length": "100",
+      });
+      expect(res.status).toBe(415);
+      expect(res.closed).toBe(true);
+    },
+  );
+
+  it("refuses a long-lived token (kubectl create token --duration 48h) before asking the handler", async () => {
+    const res = await post(
+      { publicKey: (await ephemeralKey()).publicJwk },
+      await tokenFor({}, { expiresIn: 48 * 3600 }),
+    );
+    expect(res.status).toBe(401);
+    expect((res.body as { error: string }).error).toMatch(/token lives 172800 s/);
+    expect(asked).toEqual([]);
   });
 
   it("hands the state over through the pinned peer client", async () => {
@@ -124,11 +210,12 @@ describe("peer API", () => {
     ["another service account", { serviceAccount: "default" }, {}, 403, /service account coordinator/],
     ["another StatefulSet", { podName: "other-1" }, {}, 403, /StatefulSet coordinator/],
     ["the serving pod itself", { podName: self.podName, podUid: self.podUid }, {}, 403, /this pod/],
-  ])("refuses %s", async (_name, pod, opts, status, message) => {
+  ])("refuses %s without asking the handler", async (_name, pod, opts, status, message) => {
     state = bundle;
     const res = await post({ publicKey: (await ephemeralKey()).publicJwk }, await tokenFor(pod, opts));
     expect(res.status).toBe(status);
     expect((res.body as { error: string }).error).toMatch(message);
+    expect(asked).toEqual([]);
   });
 
   // The handler's token of the very pod that asks: a peer that accepted it would be shown a
@@ -244,5 +331,34 @@ async function rawPost(text: string, token: string) {
     );
     req.on("error", reject);
     req.end(text);
+  });
+}
+
+/**
+ * Sends only the request head (the body it announces never comes) and waits for the answer
+ * and for the server to close the connection.
+ */
+async function headersOnly(token: string, headers: Record<string, string>) {
+  const { connect } = await import("node:tls");
+  return new Promise<{ status: number; closed: boolean }>((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
+      socket.write(
+        [
+          "POST /v1/state HTTP/1.1",
+          "host: peer",
+          `authorization: Bearer ${token}`,
+          "content-type: application/json",
+          ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+          "",
+          "",
+        ].join("\r\n"),
+      );
+    });
+    let text = "";
+    socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+    socket.on("error", reject);
+    socket.on("close", () =>
+      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0), closed: true }),
+    );
   });
 }

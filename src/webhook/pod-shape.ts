@@ -27,9 +27,20 @@ export function checkPod(object: unknown): { pod: Pod } | { problem: string } {
   return problem === undefined ? { pod: object as Pod } : { problem };
 }
 
+/**
+ * No pod nests deeper than this: the apiserver sends its decoded, typed object, whose deepest
+ * fields (a projected volume's items, a probe's headers) are about a dozen levels down. The
+ * diff (fast-json-patch) and JSON.stringify recurse, so a hostile body nested a hundred
+ * thousand levels would overflow the stack: it is refused here, before anything recurses.
+ */
+export const MAX_POD_DEPTH = 64;
+
 function podProblem(object: unknown): string | undefined {
   if (object === undefined || object === null) return "request.object is missing";
   if (!isObject(object)) return "request.object is not a JSON object";
+  if (nestsDeeperThan(object, MAX_POD_DEPTH)) {
+    return `request.object nests deeper than ${MAX_POD_DEPTH} levels: not a Pod`;
+  }
   if (object["kind"] !== undefined && object["kind"] !== "Pod") {
     return `request.object is a ${JSON.stringify(object["kind"])}, not a Pod`;
   }
@@ -76,3 +87,17 @@ function containerProblem(container: unknown, i: number): string | undefined {
 }
 
 const containerAt = (i: number): string => `request.object.spec.containers[${i}]`;
+
+/** Whether `value` has objects or arrays nested more than `max` levels deep; iterative, so that it cannot overflow. */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === "object" && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}

@@ -21,6 +21,7 @@ export type SkipReason = keyof typeof skipReasons;
 export const rejectReasons = [
   // The HTTP body is not a usable AdmissionReview (answered with a 4xx).
   "body_too_large",
+  "encoded_body",
   "unreadable_body",
   "invalid_json",
   "invalid_review",

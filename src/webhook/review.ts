@@ -9,6 +9,12 @@ import { skipReasons, type Outcome, type RejectReason, type SkipReason } from ".
 import type { InjectionParams } from "./sidecar.ts";
 
 const API_VERSION = "admission.k8s.io/v1";
+/** The apiserver sends a UUID (36 characters). */
+const MAX_UID_LENGTH = 128;
+const UID = new RegExp(`^[A-Za-z0-9._-]{1,${MAX_UID_LENGTH}}$`);
+/** Longer than any Kubernetes name (253): what the log line keeps of a field. */
+const MAX_LOGGED_LENGTH = 256;
+const MAX_MESSAGE_LENGTH = 512;
 const KIND = "AdmissionReview";
 
 export interface AdmissionResponse {
@@ -93,6 +99,14 @@ export function review(body: unknown, params: InjectionParams): ReviewResult {
   if (typeof uid !== "string" || uid === "") {
     return badRequest("invalid_review", "AdmissionReview request has no uid", subject);
   }
+  // The answer echoes the uid: a uid of megabytes would be echoed (and logged) in full.
+  if (!UID.test(uid)) {
+    return badRequest(
+      "invalid_review",
+      `AdmissionReview request.uid is not a uid (at most ${MAX_UID_LENGTH} letters, digits, ".", "_" and "-")`,
+      subject,
+    );
+  }
   const operation = request["operation"];
   if (typeof operation !== "string") {
     return badRequest("invalid_review", "AdmissionReview request has no operation", subject);
@@ -138,18 +152,23 @@ function isPodRequest(request: Json): boolean {
   return subResource === undefined || subResource === "";
 }
 
+/** Who the request is about, for the log line: every field bounded, whatever the body says. */
 function subjectOf(request: Json): Subject {
   const subject: Subject = {};
-  if (typeof request["uid"] === "string") subject.uid = request["uid"];
-  if (typeof request["namespace"] === "string") subject.namespace = request["namespace"];
-  if (typeof request["operation"] === "string") subject.operation = request["operation"];
+  if (typeof request["uid"] === "string") subject.uid = bounded(request["uid"]);
+  if (typeof request["namespace"] === "string") subject.namespace = bounded(request["namespace"]);
+  if (typeof request["operation"] === "string") subject.operation = bounded(request["operation"]);
   if (typeof request["dryRun"] === "boolean") subject.dryRun = request["dryRun"];
   // A pod made from generateName has no name yet at admission time.
   const object = request["object"];
   const metadata = isObject(object) && isObject(object["metadata"]) ? object["metadata"] : {};
   const name = nonEmpty(request["name"]) ?? nonEmpty(metadata["name"]) ?? nonEmpty(metadata["generateName"]);
-  if (name !== undefined) subject.pod = name;
+  if (name !== undefined) subject.pod = bounded(name);
   return subject;
+}
+
+function bounded(text: string): string {
+  return text.length > MAX_LOGGED_LENGTH ? `${text.slice(0, MAX_LOGGED_LENGTH)}…` : text;
 }
 
 function nonEmpty(value: unknown): string | undefined {
@@ -172,5 +191,7 @@ function answer(
 }
 
 function badRequest(reason: RejectReason, message: string, subject: Subject): ReviewResult {
-  return { status: 400, outcome: "rejected", reason, message, subject };
+  // Messages quote the body (a kind, a parser's excerpt): never more than a line of it.
+  const text = message.length > MAX_MESSAGE_LENGTH ? `${message.slice(0, MAX_MESSAGE_LENGTH)}…` : message;
+  return { status: 400, outcome: "rejected", reason, message: text, subject };
 }

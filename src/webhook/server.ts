@@ -3,6 +3,7 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Registry } from "prom-client";
 import type { Logger } from "pino";
+import { rawBody } from "../http/body.ts";
 import { bodyReadProblem, errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import { sendJson } from "../http/json.ts";
 import { healthRoutes, type ReadinessCheck } from "../http/health.ts";
@@ -55,8 +56,8 @@ export function createWebhookApp(opts: WebhookAppOptions): express.Express {
       next();
     },
     // Any content type: the apiserver sends application/json, and a body that is not JSON
-    // deserves "not JSON", not an empty body.
-    express.raw({ type: () => true, limit: MAX_BODY_BYTES }),
+    // deserves "not JSON", not an empty body. Never a compressed one (see body.ts).
+    rawBody(MAX_BODY_BYTES),
     (req: Request, res: Response) => {
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
       const result = reviewBody(body, opts.params());
@@ -70,7 +71,12 @@ export function createWebhookApp(opts: WebhookAppOptions): express.Express {
         next(err);
         return;
       }
-      const reason = problem.status === 413 ? "body_too_large" : "unreadable_body";
+      const reason =
+        problem.status === 413
+          ? "body_too_large"
+          : problem.status === 415
+            ? "encoded_body"
+            : "unreadable_body";
       record({ outcome: "rejected", reason, message: problem.message, subject: {} }, problem.status, res);
       sendError(res, problem.status, problem.message);
     },

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { STATUS_ANNOTATION } from "../../../src/names.ts";
 import type { Pod } from "../../../src/webhook/pod-shape.ts";
 import { review, reviewBody, type ReviewResult } from "../../../src/webhook/review.ts";
-import { decodePatch, params, podReview, readJson } from "./fixtures.ts";
+import { applyPatch, decodePatch, params, podReview, readJson } from "./fixtures.ts";
 
 const pod = () => readJson<Pod>("contrast-coordinator.in.json");
 
@@ -39,11 +39,37 @@ describe("review: skips", () => {
   });
 
   it("skips a pod that is already injected", () => {
-    const input = pod();
-    input.metadata!.annotations![STATUS_ANNOTATION] = "injected";
+    const input = readJson<Pod>("contrast-coordinator.golden.json");
+    expect(input.metadata!.annotations![STATUS_ANNOTATION]).toBe("injected");
     const result = answered(review(podReview(input), params));
     expect(result).toMatchObject({ outcome: "skipped", reason: "already_injected" });
     expect(result.review.response.patch).toBeUndefined();
+  });
+
+  // The annotation alone is no opt-out: it counts only with the parts it stands for.
+  it.each([
+    ["the annotation alone", (_p: Pod) => undefined],
+    ["everything but the readiness gate", (p: Pod) => (p.spec.readinessGates = [])],
+    ["everything but the sidecar", (p: Pod) => p.spec.initContainers!.shift()],
+    [
+      "the sidecar, but not first",
+      (p: Pod) => p.spec.initContainers!.unshift({ name: "setup", image: "busybox" }),
+    ],
+    [
+      "everything but the token volume",
+      (p: Pod) => (p.spec.volumes = p.spec.volumes!.filter((v) => v.name !== "coordinator-ha-token")),
+    ],
+    ["everything but the app's state mount", (p: Pod) => (p.spec.containers[0]!.volumeMounts = [])],
+  ])("injects a pod that carries the status annotation with %s", (_what, edit) => {
+    const input =
+      _what === "the annotation alone" ? pod() : readJson<Pod>("contrast-coordinator.golden.json");
+    input.metadata!.annotations![STATUS_ANNOTATION] = "injected";
+    edit(input);
+    const result = answered(review(podReview(input), params));
+    expect(result).toMatchObject({ outcome: "injected" });
+    const injected = applyPatch(input, decodePatch(result.review.response)) as Pod;
+    expect(injected.spec.readinessGates).toContainEqual({ conditionType: "coordinator-ha.io/recovered" });
+    expect(injected.spec.initContainers![0]!.name).toBe("coordinator-ha-recovery");
   });
 });
 
@@ -246,5 +272,54 @@ describe("review: bad input", () => {
       reason: "invalid_json",
       message: "body is empty; POST an AdmissionReview (admission.k8s.io/v1) as JSON",
     });
+  });
+});
+
+describe("review: hostile input", () => {
+  /** The review of `pod` as JSON text, with `"__DEEP__"` replaced by `depth` nested arrays. */
+  const deepBody = (pod: Pod, depth: number) =>
+    Buffer.from(JSON.stringify(podReview(pod)).replace('"__DEEP__"', "[".repeat(depth) + "]".repeat(depth)));
+
+  // A deep value in an init container ends up in an "add" of the patch, which the diff and
+  // JSON.stringify copy recursively: 100,000 levels overflowed the stack (HTTP 500).
+  it("refuses an object nested 100,000 levels deep with a 400, before diffing it", () => {
+    const input = pod();
+    input.spec.initContainers = [
+      { name: "setup", image: "busybox", args: "__DEEP__" as unknown as string[] },
+    ];
+    const result = reviewBody(deepBody(input, 100_000), params);
+    expect(result).toMatchObject({
+      status: 400,
+      reason: "object_not_pod",
+      message: "request.object nests deeper than 64 levels: not a Pod",
+    });
+  });
+
+  it("injects a pod whose deepest field is at the bound", () => {
+    const input = pod();
+    input.spec.initContainers = [
+      { name: "setup", image: "busybox", args: "__DEEP__" as unknown as string[] },
+    ];
+    // object > spec > initContainers > [0] > args: the fifth level, then the arrays.
+    expect(reviewBody(deepBody(input, 64 - 4), params)).toMatchObject({ status: 200, outcome: "injected" });
+    expect(reviewBody(deepBody(input, 64 - 3), params)).toMatchObject({ status: 400 });
+  });
+
+  it("refuses a uid that is no uid, and never echoes or logs more than a line of it", () => {
+    const result = review(podReview(pod(), { uid: "u".repeat(3 * 1024 * 1024) }), params);
+    expect(result).toMatchObject({ status: 400, reason: "invalid_review" });
+    expect(result.message).toMatch(/^AdmissionReview request.uid is not a uid/);
+    expect(JSON.stringify(result).length).toBeLessThan(2048);
+  });
+
+  it("bounds every field of the subject and every message, whatever the body holds", () => {
+    const huge = "x".repeat(1024 * 1024);
+    const results = [
+      review(podReview(pod(), { namespace: huge, operation: huge, name: huge }), params),
+      review({ apiVersion: huge, kind: "AdmissionReview" }, params),
+      review(podReview({ kind: huge, spec: {} }), params),
+      reviewBody(Buffer.from(`{"a": ${huge}`), params),
+    ];
+    for (const result of results) expect(JSON.stringify(result).length).toBeLessThan(4096);
   });
 });

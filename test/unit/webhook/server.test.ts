@@ -7,7 +7,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TLSSocket } from "node:tls";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -250,6 +251,83 @@ describe("POST /mutate over TLS", () => {
         message: expect.stringContaining('mounts volume "data" at /var/run/coordinator-ha/state'),
       },
     });
+  });
+});
+
+describe("hostile bodies", () => {
+  /** A POST /mutate with raw headers and body; the answer, and whether the server closed. */
+  function raw(headers: Record<string, string>, body: Buffer) {
+    return new Promise<{ status: number; body: string; closed: boolean }>((resolve, reject) => {
+      const socket = tlsConnect(
+        { host: "127.0.0.1", port: webhook.port, servername: "localhost", ca: ca.certPem },
+        () => {
+          const head = [
+            "POST /mutate HTTP/1.1",
+            "host: webhook",
+            "content-type: application/json",
+            `content-length: ${body.length}`,
+            ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+            "",
+            "",
+          ].join("\r\n");
+          socket.write(Buffer.concat([Buffer.from(head), body]));
+        },
+      );
+      let text = "";
+      socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+      socket.on("error", reject);
+      socket.on("close", () =>
+        resolve({
+          status: Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1] ?? 0),
+          body: text.slice(text.indexOf("\r\n\r\n") + 4),
+          closed: true,
+        }),
+      );
+    });
+  }
+
+  // 3 MiB of AdmissionReview (a uid of 3 MiB) in a few hundred bytes of brotli: inflated, it
+  // was parsed, answered (the uid echoed) and logged in full.
+  const bomb = brotliCompressSync(
+    Buffer.from(
+      JSON.stringify(podReview(readJson("minimal.in.json"), { uid: "a".repeat(3 * 1024 * 1024 - 2048) })),
+    ),
+  );
+
+  it.each([
+    ["br", bomb],
+    ["gzip", gzipSync(Buffer.from(JSON.stringify(podReview(readJson("minimal.in.json")))))],
+    ["deflate", deflateSync(Buffer.from("{}"))],
+    ["x-unknown", Buffer.from("{}")],
+    ["br, gzip", bomb],
+  ])(
+    "answers Content-Encoding %s with 415, never inflating it, and closes the connection",
+    async (encoding, body) => {
+      expect(bomb.length).toBeLessThan(1024);
+      logs.length = 0;
+      const reply = await raw({ "content-encoding": encoding }, body);
+      expect(reply.status).toBe(415);
+      expect(reply.closed).toBe(true);
+      expect(JSON.parse(reply.body)).toEqual({
+        error: expect.stringMatching(/Content-Encoding .* is not accepted/),
+      });
+      expect(logs).toContainEqual(
+        expect.objectContaining({ outcome: "rejected", reason: "encoded_body", status: 415 }),
+      );
+      // Nothing of the body reached the log.
+      expect(JSON.stringify(logs).length).toBeLessThan(4096);
+      expect((await mutate(podReview(readJson("minimal.in.json")))).status).toBe(200);
+    },
+  );
+
+  it("answers a 3 MiB uid with a short 400, and logs a bounded line", async () => {
+    logs.length = 0;
+    const reply = await mutate(
+      podReview(readJson("minimal.in.json"), { uid: "a".repeat(3 * 1024 * 1024 - 2048) }),
+    );
+    expect(reply.status).toBe(400);
+    expect(reply.body.length).toBeLessThan(1024);
+    expect(JSON.stringify(logs).length).toBeLessThan(4096);
   });
 });
 

@@ -357,7 +357,7 @@ describe("RBAC", () => {
     expect(pod.serviceAccountName).toBe("cha-coordinator-ha-webhook");
     expect(pod.automountServiceAccountToken).toBe(false);
     const bound = objects
-      .filter((o) => o.kind.endsWith("Binding"))
+      .filter((o) => o.kind.endsWith("RoleBinding"))
       .flatMap((b) => b.subjects.map((s: { name: string }) => s.name));
     expect(bound).not.toContain("cha-coordinator-ha-webhook");
   });
@@ -392,6 +392,105 @@ describe("RBAC", () => {
         { kind: "ServiceAccount", name: "cha-coordinator-ha-handler", namespace: NS },
       ]);
     }
+  });
+});
+
+describe("the handler's ValidatingAdmissionPolicy", () => {
+  const objects = render(CHART);
+  const policyName = "cha-coordinator-ha-handler.coordinator-ha.io";
+
+  it("binds a Deny policy to the handler's ServiceAccount alone", () => {
+    const policy = find(objects, "ValidatingAdmissionPolicy", policyName);
+    expect(policy.apiVersion).toBe("admissionregistration.k8s.io/v1");
+    expect(policy.spec.failurePolicy).toBe("Fail");
+    expect(policy.spec.matchConditions).toEqual([
+      {
+        name: "is-the-handler",
+        expression: `request.userInfo.username == "system:serviceaccount:${NS}:cha-coordinator-ha-handler"`,
+      },
+    ]);
+    // Every operation on a pod and its subresources: only pods/status UPDATE may pass.
+    expect(policy.spec.matchConstraints.resourceRules).toEqual([
+      { apiGroups: [""], apiVersions: ["*"], operations: ["*"], resources: ["pods", "pods/*"] },
+    ]);
+    const binding = find(objects, "ValidatingAdmissionPolicyBinding", policyName);
+    expect(binding.spec).toEqual({ policyName, validationActions: ["Deny"] });
+  });
+
+  it("says why in every refusal, and guards each rule by the operation it checks", () => {
+    const policy = find(objects, "ValidatingAdmissionPolicy", policyName);
+    const validations = policy.spec.validations as {
+      expression: string;
+      message?: string;
+      messageExpression?: string;
+      reason: string;
+    }[];
+    expect(validations.length).toBe(8);
+    for (const v of validations) {
+      expect(v.reason).toBe("Forbidden");
+      expect(v.message ?? v.messageExpression).toMatch(/coordinator-ha handler: /);
+    }
+    for (const v of validations.slice(1)) expect(v.expression).toMatch(/^!variables\.statusUpdate \|\| /);
+    expect(validations.find((v) => /selected/.test(v.expression))?.message).toContain(
+      "only pods selected by app.kubernetes.io/name=coordinator may be written",
+    );
+  });
+
+  it("selects pods by webhook.objectSelector, as the handler's --pod-selector does", () => {
+    const selected = (values: object) =>
+      find(render(CHART, { values }), "ValidatingAdmissionPolicy").spec.variables.find(
+        (v: { name: string }) => v.name === "selected",
+      ).expression as string;
+    expect(selected({})).toBe(
+      '("app.kubernetes.io/name" in variables.labels && variables.labels["app.kubernetes.io/name"] == "coordinator")',
+    );
+    expect(
+      selected({
+        webhook: {
+          objectSelector: {
+            matchLabels: { "app.kubernetes.io/name": null, app: "vault" },
+            matchExpressions: [
+              { key: "tier", operator: "In", values: ["a", "b"] },
+              { key: "zone", operator: "NotIn", values: ["x"] },
+              { key: "ha", operator: "Exists" },
+              { key: "canary", operator: "DoesNotExist" },
+            ],
+          },
+        },
+      }),
+    ).toBe(
+      [
+        '("app" in variables.labels && variables.labels["app"] == "vault")',
+        '("tier" in variables.labels && variables.labels["tier"] in ["a","b"])',
+        '!("zone" in variables.labels && variables.labels["zone"] in ["x"])',
+        '"ha" in variables.labels',
+        '!("canary" in variables.labels)',
+      ].join(" && "),
+    );
+  });
+
+  it("is there with handler.namespaces too, and with handler.rbac.create=false; off only on request", () => {
+    for (const values of [
+      { handler: { namespaces: ["team-a"] } },
+      { handler: { rbac: { create: false } } },
+    ]) {
+      const rendered = render(CHART, { values });
+      expect(kinds(rendered)).toEqual(
+        expect.arrayContaining([
+          `ValidatingAdmissionPolicy/${policyName}`,
+          `ValidatingAdmissionPolicyBinding/${policyName}`,
+        ]),
+      );
+    }
+    const off = render(CHART, { values: { handler: { admissionPolicy: { enabled: false } } } });
+    expect(off.filter((o) => o.kind.startsWith("ValidatingAdmissionPolicy"))).toEqual([]);
+  });
+
+  it("needs Kubernetes 1.30, where ValidatingAdmissionPolicy is GA", () => {
+    const old = template(CHART, { extraArgs: ["--kube-version", "1.29.9"] });
+    expect(old.status).not.toBe(0);
+    expect(old.stderr).toContain("chart requires kubeVersion: >=1.30.0-0");
+    expect(template(CHART, { extraArgs: ["--kube-version", "1.30.0"] }).status).toBe(0);
   });
 });
 

@@ -137,6 +137,31 @@ webhook.objectSelector as a label-selector string for the handler's --pod-select
 {{- end }}
 
 {{/*
+The same selector as a CEL expression over `variables.labels` (a pod's labels), for the
+handler's ValidatingAdmissionPolicy. Keys and values are JSON string literals, which CEL reads
+as the same strings. No requirement at all would select every pod: "true".
+*/}}
+{{- define "coordinator-ha.podSelectorCel" -}}
+{{- $terms := list }}
+{{- range $key, $value := .Values.webhook.objectSelector.matchLabels }}
+{{- $terms = append $terms (printf "(%s in variables.labels && variables.labels[%s] == %s)" (toJson $key) (toJson $key) (toJson (toString $value))) }}
+{{- end }}
+{{- range .Values.webhook.objectSelector.matchExpressions }}
+{{- $key := toJson .key }}
+{{- if eq .operator "In" }}
+{{- $terms = append $terms (printf "(%s in variables.labels && variables.labels[%s] in %s)" $key $key (toJson .values)) }}
+{{- else if eq .operator "NotIn" }}
+{{- $terms = append $terms (printf "!(%s in variables.labels && variables.labels[%s] in %s)" $key $key (toJson .values)) }}
+{{- else if eq .operator "Exists" }}
+{{- $terms = append $terms (printf "%s in variables.labels" $key) }}
+{{- else if eq .operator "DoesNotExist" }}
+{{- $terms = append $terms (printf "!(%s in variables.labels)" $key) }}
+{{- end }}
+{{- end }}
+{{- default "true" (join " && " $terms) }}
+{{- end }}
+
+{{/*
 webhook.namespaceSelector, narrowed to handler.namespaces when that is set: a pod injected
 where the handler may not look would wait un-Ready forever, since no handler could mark it
 recovered. The requirement is appended to the user's matchExpressions (all of them must

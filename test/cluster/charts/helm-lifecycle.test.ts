@@ -268,7 +268,13 @@ describe("helm install, upgrade and uninstall of coordinator-ha", () => {
   it("leaves no webhook configuration (and no cluster-wide RBAC) behind on helm uninstall", async () => {
     helmOk(["uninstall", release, "-n", namespace, "--wait"]);
     const selector = `app.kubernetes.io/instance=${release}`;
-    for (const kind of ["mutatingwebhookconfigurations", "clusterroles", "clusterrolebindings"]) {
+    for (const kind of [
+      "mutatingwebhookconfigurations",
+      "clusterroles",
+      "clusterrolebindings",
+      "validatingadmissionpolicies",
+      "validatingadmissionpolicybindings",
+    ]) {
       expect(kubectlOk(["get", kind, "-l", selector, "-o", "name"]).trim(), kind).toBe("");
     }
     // With the webhook gone, a Coordinator pod is created again, and uninjected: nothing

@@ -11,7 +11,13 @@ export const RECOVERED_CONDITION = `${GROUP}/recovered`;
 export const Reason = {
   RecoveredFromPeer: "RecoveredFromPeer",
   Initialized: "Initialized",
+  /** True: the pod committed the head, or swapped it in after being stale. */
+  Updated: "Updated",
   AppRestarted: "AppRestarted",
+  /** False: the pod holds an ancestor of the StatefulSet's committed head. */
+  StateStale: "StateStale",
+  /** False: the pod holds a state that is not in the StatefulSet's history. */
+  StateConflict: "StateConflict",
   /** False while the pod waits: for a peer, for its user's `set`, or for its app. */
   AwaitingState: "AwaitingState",
 } as const;

@@ -25,6 +25,8 @@ export interface PeersResponse {
   namespace: string;
   statefulSet: string;
   peers: Peer[];
+  /** The StatefulSet's committed head (null: no state committed yet); every peer holds it. */
+  head: { digest: string | null };
 }
 
 /** POST /v1/recovered: the sidecar confirms that its app holds the state. */

@@ -3,7 +3,8 @@
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { PatchResult, PodApi } from "../kube/pods.ts";
-import type { DesiredCondition } from "./condition.ts";
+import { recoveredCondition, type DesiredCondition } from "./condition.ts";
+import { Reason } from "../names.ts";
 import type { HandlerMetrics } from "./metrics.ts";
 import { podFields } from "./pod.ts";
 import { eventFor, type PodEvent } from "./pod-event.ts";
@@ -41,6 +42,15 @@ export function conditionWriter(opts: ConditionWriterOptions): ConditionWriter {
         return result;
       }
       opts.logger.info({ ...fields, message: desired.message }, "condition written");
+      const before = recoveredCondition(pod);
+      if (
+        desired.status === "True" &&
+        (before?.reason === Reason.StateStale || before?.reason === Reason.StateConflict) &&
+        before.lastTransitionTime
+      ) {
+        const since = new Date(before.lastTransitionTime).getTime();
+        opts.metrics.staleTime(Math.max(0, (now().getTime() - since) / 1000));
+      }
       if (event) {
         try {
           await opts.pods.createEvent(namespace, eventFor(pod, event, now(), opts.instance));

@@ -1,55 +1,50 @@
-// What a sidecar's confirmation (POST /v1/recovered) does to its pod's condition. The
-// caller has been checked (caller.ts) and the body validated (request.ts); this decides
-// whether the claim fits what the StatefulSet's other pods recorded, and what to write.
+// What a sidecar's confirmation (POST /v1/recovered) means, given the StatefulSet's head as
+// read live just before the compare-and-swap (store.ts): whether it is accepted, the head to
+// write (the member record), and the condition and Event that follow once that write went
+// through. The caller has been checked (caller.ts) and the body validated (request.ts).
 //
-// How strict we are about `source`:
-// - the named peer must be a pod of the caller's own StatefulSet (by name and, while it
-//   exists, by owner uid), and while it exists it must have recorded the very digest that
-//   the caller now confirms;
-// - a peer that has gone since (deleted during a rollout before the confirmation arrived)
-//   cannot vouch any more; the confirmation is then accepted on the strength of the rule
-//   below, because refusing it would strand the only pod that still holds the state;
-// - whatever the source, no other pod of the StatefulSet may have recorded a different
-//   digest: two different states in one StatefulSet are a split brain, and the second one
-//   never counts as recovered. This is also what stops a second `set` (source null) on
-//   another instance while an initialized one exists.
+// The head decides the state (rules.ts, C1-C6): only the committed head is confirmed, or, with
+// no head yet, a first state that then becomes it. So of two different first states confirmed
+// at once through two handler replicas, the second one's write fails its resourceVersion
+// precondition, and deciding again on the winner's head refuses it (conflicting_state).
+//
+// `source` is checked against the head's member records: the named peer must be a pod of the
+// caller's own StatefulSet, and while it exists it must have recorded the very digest that the
+// caller now confirms. A peer that has gone since (deleted during a rollout before the
+// confirmation arrived) cannot vouch any more; the head's rules alone decide then.
 import type { V1Pod } from "@kubernetes/client-node";
 import { Reason } from "../names.ts";
 import type { RecoveredRequest } from "./api.ts";
-import {
-  formatMessage,
-  recordOf,
-  recoveredCondition,
-  saysTheSame,
-  type DesiredCondition,
-} from "./condition.ts";
-import { appRestartCounts, owningStatefulSet, type StatefulSetRef } from "./pod.ts";
+import { recoveredCondition, saysTheSame, type DesiredCondition } from "./condition.ts";
+import { decideConfirm, memberOf, type HeadConfirmDecision, type HeadContext } from "./head/rules.ts";
+import { short, type HeadSpec } from "./head/state-head.ts";
+import { appRestartCounts, isTerminating, owningStatefulSet, type StatefulSetRef } from "./pod.ts";
 import type { PodEvent } from "./pod-event.ts";
 import { refuse, type Refusal } from "./reasons.ts";
 
 export type ConfirmDecision =
-  | { kind: "refuse"; refusal: Refusal }
-  | { kind: "write"; desired: DesiredCondition; event: PodEvent }
-  | { kind: "unchanged"; desired: DesiredCondition };
+  | { kind: "refuse"; refusal: Refusal; head?: HeadConfirmDecision }
+  | {
+      kind: "accept";
+      /** The head to write first; undefined when the record is already there. */
+      next?: HeadSpec;
+      head: HeadConfirmDecision & { kind: "recorded" };
+      desired: DesiredCondition;
+      /** Undefined when the condition already says the same. */
+      event?: PodEvent;
+    };
 
-/**
- * `pod` is the caller's pod as the apiserver has it now; `pods` are the pods of its
- * namespace from the cache (others are ignored).
- */
+/** `pod` is the caller's pod as the apiserver has it now; `ctx.pods` its StatefulSet's pods. */
 export function decideConfirmation(
   pod: V1Pod,
   statefulSet: StatefulSetRef,
   request: RecoveredRequest,
-  pods: V1Pod[],
+  head: HeadSpec,
+  ctx: HeadContext,
 ): ConfirmDecision {
   const name = pod.metadata?.name ?? "";
+  const uid = pod.metadata?.uid ?? "";
   const no = (refusal: Refusal): ConfirmDecision => ({ kind: "refuse", refusal });
-  const siblings = pods.filter(
-    (p) =>
-      p.metadata?.namespace === pod.metadata?.namespace &&
-      p.metadata?.uid !== pod.metadata?.uid &&
-      p.metadata?.name !== name,
-  );
 
   if (request.source !== null) {
     if (request.source === name) {
@@ -62,14 +57,9 @@ export function decideConfirmation(
         refuse("not_a_peer", `source ${request.source} is not a pod of StatefulSet ${statefulSet.name}`),
       );
     }
-    const source = siblings.find((p) => p.metadata?.name === request.source);
-    if (source) {
-      if (owningStatefulSet(source)?.uid !== statefulSet.uid) {
-        return no(
-          refuse("not_a_peer", `source ${request.source} is not a pod of StatefulSet ${statefulSet.name}`),
-        );
-      }
-      const vouched = recordOf(source);
+    const source = ctx.pods[request.source];
+    if (source && !source.terminating) {
+      const vouched = memberOf(head, request.source, source.uid);
       if (!vouched) {
         return no(refuse("source_not_recovered", `source ${request.source} has never been marked recovered`));
       }
@@ -84,50 +74,64 @@ export function decideConfirmation(
     }
   }
 
-  for (const sibling of siblings) {
-    if (owningStatefulSet(sibling)?.uid !== statefulSet.uid) continue;
-    const other = recordOf(sibling);
-    if (other && other.digest !== request.digest) {
-      return no(
-        refuse(
-          "conflicting_state",
-          `pod ${sibling.metadata?.name} of StatefulSet ${statefulSet.name} holds state ${other.digest}; ` +
-            `refusing a second, different state ${request.digest} (split brain)`,
-        ),
-      );
-    }
+  const decision = decideConfirm(
+    head,
+    {
+      pod: name,
+      uid,
+      digest: request.digest,
+      source: request.source,
+      certSha256: request.certSha256,
+      restarts: appRestartCounts(pod),
+    },
+    ctx,
+  );
+  if (decision.kind === "refused") {
+    return { kind: "refuse", refusal: refuse(decision.reason, decision.message), head: decision };
   }
 
-  const record = { digest: request.digest, certSha256: request.certSha256, restarts: appRestartCounts(pod) };
-  const desired: DesiredCondition =
-    request.source === null
-      ? {
-          status: "True",
-          reason: Reason.Initialized,
-          message: formatMessage("Initialized by its user", record),
-        }
-      : {
-          status: "True",
-          reason: Reason.RecoveredFromPeer,
-          message: formatMessage(`Recovered the state from peer ${request.source}`, record),
-        };
-  if (saysTheSame(recoveredCondition(pod), desired)) return { kind: "unchanged", desired };
-
+  const digest = short(request.digest);
+  const [text, eventText] =
+    decision.as === Reason.Initialized
+      ? [
+          `Initialized by its user with state ${digest}`,
+          `Initialized with state ${request.digest} by its user`,
+        ]
+      : decision.as === Reason.RecoveredFromPeer
+        ? [
+            `Recovered state ${digest} from peer ${request.source}`,
+            `Recovered state ${request.digest} from peer ${request.source}`,
+          ]
+        : [
+            `Updated to state ${digest}` + (request.source ? ` from peer ${request.source}` : ""),
+            `Updated from state ${decision.previous?.digest ?? head.committed?.parent ?? "none"} to ${request.digest}` +
+              (request.source ? ` from peer ${request.source}` : ""),
+          ];
+  const desired: DesiredCondition = { status: "True", reason: decision.as, message: text };
   // The Event carries the condition's reason, so that `kubectl describe pod` (which prints
   // Events but not condition reasons) shows it.
-  const event: PodEvent =
-    request.source === null
-      ? {
-          type: "Normal",
-          reason: Reason.Initialized,
-          message: `Initialized with state ${request.digest} by its user`,
-        }
-      : {
-          type: "Normal",
-          reason: Reason.RecoveredFromPeer,
-          message: `Recovered state ${request.digest} from peer ${request.source}`,
-        };
-  return { kind: "write", desired, event };
+  const event: PodEvent | undefined = saysTheSame(recoveredCondition(pod), desired)
+    ? undefined
+    : { type: "Normal", reason: decision.as, message: eventText };
+  return {
+    kind: "accept",
+    head: decision,
+    desired,
+    ...(decision.next ? { next: decision.next } : {}),
+    ...(event ? { event } : {}),
+  };
+}
+
+/** The StatefulSet's pods by name, as the head's rules see them (`caller` from a live read). */
+export function podsNow(statefulSet: StatefulSetRef, pods: V1Pod[], caller?: V1Pod): HeadContext["pods"] {
+  const now: HeadContext["pods"] = {};
+  for (const p of caller
+    ? [...pods.filter((q) => q.metadata?.name !== caller.metadata?.name), caller]
+    : pods) {
+    if (owningStatefulSet(p)?.uid !== statefulSet.uid || !p.metadata?.name) continue;
+    now[p.metadata.name] = { uid: p.metadata.uid ?? "", terminating: isTerminating(p) };
+  }
+  return now;
 }
 
 /** StatefulSet pods are named <statefulset>-<ordinal>. */

@@ -1,6 +1,6 @@
 // The handler's own metrics. Reason labels come from reasons.ts and names.ts, so their
 // values are bounded and match the log lines.
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { Reason } from "../names.ts";
 import type { PatchResult } from "../kube/pods.ts";
 import type { PeerAccessRefusal } from "./api.ts";
@@ -11,6 +11,8 @@ export type PeersOutcome = "answered" | "refused";
 /** allowed/denied: a verdict about the pod asked for; refused: the asking pod got no verdict. */
 export type PeerAccessOutcome = "allowed" | "denied" | "refused";
 export type WriteResult = PatchResult | "error";
+/** What became of an update: committed at its quorum, refused, or abandoned before it. */
+export type CommitOutcome = "committed" | "refused" | "abandoned";
 
 export interface HandlerMetrics {
   confirmation(outcome: ConfirmationOutcome, reason: RefusalReason | ""): void;
@@ -18,6 +20,14 @@ export interface HandlerMetrics {
   peerAccess(outcome: PeerAccessOutcome, reason: RefusalReason | PeerAccessRefusal | ""): void;
   relist(): void;
   conditionWrite(reason: string, result: WriteResult): void;
+  /** `reason`: the refusal or abandonment reason, "" for a commit. */
+  commit(outcome: CommitOutcome, reason: string): void;
+  /** Seconds from a proposal to its quorum. */
+  commitLatency(seconds: number): void;
+  /** Seconds a pod's gate spent StateStale or StateConflict before it was True again. */
+  staleTime(seconds: number): void;
+  /** A write of a StateHead that lost a race (409) and was decided again. */
+  headConflict(): void;
 }
 
 export function handlerMetrics(registry: Registry, cachedPods: () => number): HandlerMetrics {
@@ -50,6 +60,29 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
     labelNames: ["reason", "result"] as const,
     registers: [registry],
   });
+  const commits = new Counter({
+    name: "coordinator_ha_handler_commits_total",
+    help: "Updates of a StatefulSet's head by outcome (committed, refused, abandoned) and reason.",
+    labelNames: ["outcome", "reason"] as const,
+    registers: [registry],
+  });
+  const commitLatency = new Histogram({
+    name: "coordinator_ha_handler_commit_latency_seconds",
+    help: "Time from an update's proposal to its quorum (the commit).",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const staleTime = new Histogram({
+    name: "coordinator_ha_handler_stale_seconds",
+    help: "Time a pod's gate spent StateStale or StateConflict before it held the head again.",
+    buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+    registers: [registry],
+  });
+  const headConflicts = new Counter({
+    name: "coordinator_ha_handler_head_write_conflicts_total",
+    help: "StateHead writes that lost a compare-and-swap race to another writer and were decided again.",
+    registers: [registry],
+  });
   new Gauge({
     name: "coordinator_ha_handler_cached_pods",
     help: "Selected pods in the handler's watch cache.",
@@ -68,6 +101,10 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
   peerAccess.inc({ outcome: "allowed", reason: "" }, 0);
   for (const reason of reasons) peerAccess.inc({ outcome: "refused", reason }, 0);
   for (const reason of Object.values(Reason)) writes.inc({ reason, result: "patched" }, 0);
+  commits.inc({ outcome: "committed", reason: "" }, 0);
+  for (const reason of ["update_in_progress", "stale_parent", "conflict"])
+    commits.inc({ outcome: "refused", reason }, 0);
+  for (const reason of ["proposer_gone", "expired"]) commits.inc({ outcome: "abandoned", reason }, 0);
 
   return {
     confirmation: (outcome, reason) => confirmations.inc({ outcome, reason }),
@@ -75,5 +112,9 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
     peerAccess: (outcome, reason) => peerAccess.inc({ outcome, reason }),
     relist: () => relists.inc(),
     conditionWrite: (reason, result) => writes.inc({ reason, result }),
+    commit: (outcome, reason) => commits.inc({ outcome, reason }),
+    commitLatency: (seconds) => commitLatency.observe(seconds),
+    staleTime: (seconds) => staleTime.observe(seconds),
+    headConflict: () => headConflicts.inc(),
   };
 }

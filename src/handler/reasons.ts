@@ -18,7 +18,13 @@ export const refusalStatus = {
   not_a_peer: 409,
   source_not_recovered: 409,
   source_digest_mismatch: 409,
+  // The head (src/handler/head/rules.ts): the state confirmed or proposed does not fit it.
   conflicting_state: 409,
+  stale_state: 409,
+  update_in_progress: 409,
+  stale_parent: 409,
+  conflict: 409,
+  no_proposal: 409,
   // The handler cannot answer now; the caller retries ("unknown", never "no").
   not_synced: 503,
   unavailable: 503,

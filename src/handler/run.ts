@@ -11,6 +11,8 @@ import { startPodCache, type PodCacheListener, type RunningPodCache } from "../k
 import { combinePodCaches } from "../kube/pod-caches.ts";
 import { kubeNamespacedPodListWatch, kubePodListWatch } from "../kube/pod-list-watch.ts";
 import { kubePodApi } from "../kube/pods.ts";
+import { kubeStateHeadApi, kubeStateHeadListWatch, type StateHeadObject } from "../kube/state-heads.ts";
+import { headStore } from "./head/store.ts";
 import { conditionWriter } from "./condition-writer.ts";
 import type { HandlerConfig } from "./config.ts";
 import { createController } from "./controller.ts";
@@ -40,7 +42,15 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
   const pods = kubePodApi(kc);
   // In a pod, the hostname is the pod's name: the Events say which replica wrote.
   const writer = conditionWriter({ pods, logger, metrics, instance: hostname() });
-  const controller = createController({ cache: () => cache, writer, logger });
+  const store = headStore(kubeStateHeadApi(kc), () => metrics.headConflict());
+  const controller = createController({
+    cache: () => cache,
+    heads: () => heads,
+    store,
+    writer,
+    metrics,
+    logger,
+  });
   // The callbacks run only after the first list, when `cache` is set.
   const listener: PodCacheListener = {
     changed: controller.changed,
@@ -65,6 +75,32 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
         ),
       )
     : startPodCache({ source: kubePodListWatch(kc, selector), listener, logger });
+  // The StateHeads of the same namespaces: a new head makes pods stale, a proposal may be
+  // abandoned, and the long-poll of GET /v1/head wakes up.
+  const headLogger = (namespace?: string) =>
+    namespace
+      ? logger.child({ watchNamespace: namespace, watch: "stateheads" })
+      : logger.child({ watch: "stateheads" });
+  const heads: RunningPodCache<StateHeadObject> = config.namespaces
+    ? combinePodCaches(
+        new Map(
+          config.namespaces.map((namespace) => [
+            namespace,
+            startPodCache<StateHeadObject>({
+              source: kubeStateHeadListWatch(kc, namespace),
+              listener: controller.heads,
+              logger: headLogger(namespace),
+              noun: "StateHead",
+            }),
+          ]),
+        ),
+      )
+    : startPodCache<StateHeadObject>({
+        source: kubeStateHeadListWatch(kc),
+        listener: controller.heads,
+        logger: headLogger(),
+        noun: "StateHead",
+      });
 
   let stopping = false;
   const service = createHandlerService({
@@ -74,6 +110,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
     cache,
     pods,
     writer,
+    store,
     metrics,
     logger,
   });
@@ -83,6 +120,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
     registry,
     readiness: {
       podCache: () => cache.problem(),
+      stateHeads: () => heads.problem(),
       shutdown: () => (stopping ? "shutting down" : undefined),
     },
   });
@@ -95,6 +133,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
     logger,
   }).catch((err: unknown) => {
     cache.stop();
+    heads.stop();
     controller.stop();
     throw err;
   });
@@ -110,6 +149,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
       stopping = true;
       await server.close(drainMs);
       cache.stop();
+      heads.stop();
       controller.stop();
     },
   };

@@ -16,7 +16,9 @@ import { TOKEN_AUDIENCE } from "../names.ts";
 import type { ErrorBody, PeerAccessResponse, PeersResponse, RecoveredResponse } from "./api.ts";
 import { checkCaller, checkWatched, type CallerCheck } from "./caller.ts";
 import type { ConditionWriter } from "./condition-writer.ts";
-import { decideConfirmation } from "./confirm.ts";
+import { decideConfirmation, podsNow, type ConfirmDecision } from "./confirm.ts";
+import { DEFAULT_PROPOSAL_TTL_MS } from "./head/rules.ts";
+import type { HeadStore } from "./head/store.ts";
 import type { HandlerMetrics } from "./metrics.ts";
 import { selectPeers } from "./peers.ts";
 import { refuse, refusalStatus, type Refusal } from "./reasons.ts";
@@ -56,8 +58,11 @@ export interface HandlerServiceOptions {
   /** Live reads: a confirmation is checked against the pod as the apiserver has it now. */
   pods: Pick<PodApi, "get">;
   writer: ConditionWriter;
+  /** The StateHeads, read live and written by compare-and-swap. */
+  store: HeadStore;
   metrics: HandlerMetrics;
   logger: Logger;
+  now?: () => Date;
 }
 
 /** A write that loses a race re-reads the pod and decides again, this many times in all. */
@@ -74,6 +79,7 @@ export function handlerTokenVerifier(issuer: string, keys: JwksSource): PodToken
 
 export function createHandlerService(opts: HandlerServiceOptions): HandlerService {
   const { logger, metrics } = opts;
+  const now = opts.now ?? (() => new Date());
 
   type Who = PodIdentity | undefined;
   const fieldsOf = (who: Who) => (who ? { namespace: who.namespace, pod: who.podName } : {});
@@ -129,41 +135,64 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
       // The peer and split-brain checks read the other pods from the cache.
       if (!opts.cache.synced()) return refused("confirmation", who, notSynced());
 
+      const request = parsed.request;
       for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
         const caller = await livePod(who);
         if (!isCallerCheck(caller)) return refused("confirmation", who, caller);
         if (!caller.ok) return refused("confirmation", who, caller.refusal);
-        const decision = decideConfirmation(
-          caller.pod,
-          caller.statefulSet,
-          parsed.request,
-          opts.cache.inNamespace(who.namespace),
-        );
-        if (decision.kind === "refuse") {
-          return refused("confirmation", who, decision.refusal, {
-            digest: parsed.request.digest,
-            source: parsed.request.source,
+        const { pod, statefulSet } = caller;
+        const ctx = {
+          now: now(),
+          pods: podsNow(statefulSet, opts.cache.inNamespace(who.namespace), pod),
+          quorum: Number.MAX_SAFE_INTEGER,
+          proposalTtlMs: DEFAULT_PROPOSAL_TTL_MS,
+        };
+        // The member record goes into the StateHead first, by compare-and-swap; only a
+        // recorded confirmation may open the gate. A replica that loses the race decides
+        // again on the winner's head.
+        let decision: ConfirmDecision | undefined;
+        let headDigest: string | null = null;
+        try {
+          await opts.store.decide(who.namespace, statefulSet, (head) => {
+            decision = decideConfirmation(pod, statefulSet, request, head, ctx);
+            headDigest = head.committed?.digest ?? null;
+            return decision.kind === "accept" && decision.next ? { next: decision.next } : {};
           });
+        } catch (err) {
+          logger.error(
+            { ...fieldsOf(who), err: String(err) },
+            "recording the confirmation in the StateHead failed",
+          );
+          return refused(
+            "confirmation",
+            who,
+            refuse("unavailable", "the handler cannot record the confirmation right now; retry"),
+          );
         }
-        const { desired } = decision;
+        if (!decision) throw new Error("the head store decided nothing");
+        const decided: ConfirmDecision = decision;
+        const fields = {
+          ...fieldsOf(who),
+          call: "confirmation",
+          decision: "confirm",
+          rule: decided.head?.rule,
+          digest: request.digest,
+          head: decided.kind === "accept" ? (decided.head.next?.committed?.digest ?? headDigest) : headDigest,
+          source: request.source,
+        };
+        if (decided.kind === "refuse") return refused("confirmation", who, decided.refusal, fields);
+        const { desired } = decided;
         const answer = (changed: boolean): Answer => {
           metrics.confirmation(changed ? "recorded" : "unchanged", "");
           logger.info(
-            {
-              ...fieldsOf(who),
-              call: "confirmation",
-              changed,
-              reason: desired.reason,
-              digest: parsed.request.digest,
-            },
+            { ...fields, changed, reason: desired.reason },
             changed ? "confirmation recorded" : "confirmation unchanged",
           );
           return { status: 200, body: { changed, reason: desired.reason, message: desired.message } };
         };
-        if (decision.kind === "unchanged") return answer(false);
+        if (!decided.event) return answer(decided.next !== undefined);
         try {
-          if ((await opts.writer.write(caller.pod, desired, decision.event)) === "patched")
-            return answer(true);
+          if ((await opts.writer.write(pod, desired, decided.event)) === "patched") return answer(true);
         } catch (err) {
           logger.error({ ...fieldsOf(who), err: String(err) }, "writing the condition failed");
           return refused(
@@ -195,12 +224,27 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
         cached?.metadata?.uid === who.podUid ? checkCaller(who, cached, opts.selector) : await livePod(who);
       if (!isCallerCheck(caller)) return refused("peers", who, caller);
       if (!caller.ok) return refused("peers", who, caller.refusal);
-      const peers = selectPeers(caller.pod, caller.statefulSet, opts.cache.inNamespace(who.namespace));
+      let head;
+      try {
+        head = await opts.store.read(who.namespace, caller.statefulSet);
+      } catch (err) {
+        logger.error({ ...fieldsOf(who), err: String(err) }, "reading the StateHead failed");
+        return refused(
+          "peers",
+          who,
+          refuse("unavailable", "the handler cannot read the head right now; retry"),
+        );
+      }
+      const peers = selectPeers(caller.pod, caller.statefulSet, opts.cache.inNamespace(who.namespace), head);
+      const digest = head.committed?.digest ?? null;
       metrics.peersRequest("answered", "");
-      logger.info({ ...fieldsOf(who), call: "peers", peers: peers.map((p) => p.pod) }, "peers answered");
+      logger.info(
+        { ...fieldsOf(who), call: "peers", peers: peers.map((p) => p.pod), head: digest },
+        "peers answered",
+      );
       return {
         status: 200,
-        body: { namespace: who.namespace, statefulSet: caller.statefulSet.name, peers },
+        body: { namespace: who.namespace, statefulSet: caller.statefulSet.name, peers, head: { digest } },
       };
     },
 

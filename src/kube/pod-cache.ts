@@ -7,51 +7,58 @@
 //   consumer (a missed event or a failed write gets another chance);
 // - synced() turns false when nothing confirmed the watch healthy for staleAfterMs, so that
 //   /readyz and GET /v1/peers stop trusting a cache that may be out of date.
-import type { V1Pod } from "@kubernetes/client-node";
+import type { V1ObjectMeta, V1Pod } from "@kubernetes/client-node";
+
+/** Any namespaced object the cache can hold: pods, and the handler's StateHeads. */
+export interface CachedObject {
+  metadata?: V1ObjectMeta;
+}
 import type { Logger } from "pino";
 
-export interface WatchEvent {
+export interface WatchEvent<T extends CachedObject = V1Pod> {
   type: string;
-  object: V1Pod;
+  object: T;
 }
 
 /** The apiserver side, injected: see kubePodListWatch for the real one. */
-export interface PodListWatch {
-  list(): Promise<{ items: V1Pod[]; resourceVersion: string }>;
+export interface PodListWatch<T extends CachedObject = V1Pod> {
+  list(): Promise<{ items: T[]; resourceVersion: string }>;
   /**
    * Starts a watch from `resourceVersion`; `onDone` is called once when it ends (err
    * undefined for a clean close). Resolves to a function that stops it.
    */
   watch(
     resourceVersion: string,
-    onEvent: (event: WatchEvent) => void,
+    onEvent: (event: WatchEvent<T>) => void,
     onDone: (err?: unknown) => void,
   ): Promise<() => void>;
 }
 
-export interface PodCacheListener {
+export interface PodCacheListener<T extends CachedObject = V1Pod> {
   /** A pod was added or changed; `previous` is the version the cache held before. */
-  changed(pod: V1Pod, previous: V1Pod | undefined): void;
-  deleted(pod: V1Pod): void;
+  changed(pod: T, previous: T | undefined): void;
+  deleted(pod: T): void;
   /** A full list replaced the cache contents. */
   relisted(): void;
 }
 
-export interface PodCache {
+export interface PodCache<T extends CachedObject = V1Pod> {
   /** True once listed and the watch was confirmed healthy within staleAfterMs. */
   synced(): boolean;
   /** Why the cache is not synced, in words for /readyz; undefined when it is. */
   problem(): string | undefined;
-  get(namespace: string, name: string): V1Pod | undefined;
-  inNamespace(namespace: string): V1Pod[];
-  all(): V1Pod[];
+  get(namespace: string, name: string): T | undefined;
+  inNamespace(namespace: string): T[];
+  all(): T[];
   size(): number;
 }
 
-export interface PodCacheOptions {
-  source: PodListWatch;
-  listener: PodCacheListener;
+export interface PodCacheOptions<T extends CachedObject = V1Pod> {
+  source: PodListWatch<T>;
+  listener: PodCacheListener<T>;
   logger: Logger;
+  /** What the log lines call one object (default "pod"); the plural adds an "s". */
+  noun?: string;
   staleAfterMs?: number;
   resyncMs?: number;
   /** Back-off after a failure: starts here and doubles up to maxBackoffMs. */
@@ -60,29 +67,30 @@ export interface PodCacheOptions {
   now?: () => number;
 }
 
-export interface RunningPodCache extends PodCache {
+export interface RunningPodCache<T extends CachedObject = V1Pod> extends PodCache<T> {
   stop(): void;
 }
 
-export function startPodCache(opts: PodCacheOptions): RunningPodCache {
+export function startPodCache<T extends CachedObject = V1Pod>(opts: PodCacheOptions<T>): RunningPodCache<T> {
   const { source, listener, logger } = opts;
+  const noun = opts.noun ?? "pod";
   const staleAfter = opts.staleAfterMs ?? 90_000;
   const resync = opts.resyncMs ?? 5 * 60_000;
   const minBackoff = opts.minBackoffMs ?? 500;
   const maxBackoff = opts.maxBackoffMs ?? 30_000;
   const now = opts.now ?? Date.now;
 
-  const byNamespace = new Map<string, Map<string, V1Pod>>();
+  const byNamespace = new Map<string, Map<string, T>>();
   let count = 0;
   let listed = false;
   let healthyAt = -Infinity;
-  let lastProblem = "the first list of pods has not completed";
+  let lastProblem = `the first list of ${noun}s has not completed`;
   let stopped = false;
   let stopWatch: (() => void) | undefined;
   let wake: (() => void) | undefined;
 
-  const key = (pod: V1Pod) => ({ ns: pod.metadata?.namespace ?? "", name: pod.metadata?.name ?? "" });
-  const put = (pod: V1Pod): V1Pod | undefined => {
+  const key = (pod: T) => ({ ns: pod.metadata?.namespace ?? "", name: pod.metadata?.name ?? "" });
+  const put = (pod: T): T | undefined => {
     const { ns, name } = key(pod);
     let pods = byNamespace.get(ns);
     if (!pods) byNamespace.set(ns, (pods = new Map()));
@@ -91,7 +99,7 @@ export function startPodCache(opts: PodCacheOptions): RunningPodCache {
     pods.set(name, pod);
     return previous;
   };
-  const remove = (pod: V1Pod): void => {
+  const remove = (pod: T): void => {
     const { ns, name } = key(pod);
     const pods = byNamespace.get(ns);
     if (pods?.delete(name)) count--;
@@ -126,7 +134,7 @@ export function startPodCache(opts: PodCacheOptions): RunningPodCache {
     }
     listed = true;
     healthyAt = now();
-    logger.info({ pods: items.length, resourceVersion }, "listed pods");
+    logger.info({ [`${noun}s`]: items.length, resourceVersion }, `listed ${noun}s`);
     listener.relisted();
     return resourceVersion;
   };
@@ -143,13 +151,13 @@ export function startPodCache(opts: PodCacheOptions): RunningPodCache {
         stopThis?.();
         // Our own stop() aborts the watch too; that is no failure worth a warning.
         if (how === "closed" || stopped) {
-          logger.debug({ resourceVersion: resourceVersion.value, how }, "pod watch closed");
+          logger.debug({ resourceVersion: resourceVersion.value, how }, `${noun} watch closed`);
         } else {
-          logger.warn({ err: err === undefined ? undefined : String(err), how }, "pod watch ended");
+          logger.warn({ err: err === undefined ? undefined : String(err), how }, `${noun} watch ended`);
         }
         resolve(how);
       };
-      const onEvent = (event: WatchEvent) => {
+      const onEvent = (event: WatchEvent<T>) => {
         if (ended) return;
         healthyAt = now();
         switch (event.type) {
@@ -197,8 +205,8 @@ export function startPodCache(opts: PodCacheOptions): RunningPodCache {
         rv = { value: await relist() };
         backoff = minBackoff;
       } catch (err) {
-        lastProblem = `listing pods failed: ${String(err)}`;
-        logger.warn({ err: String(err), retryInMs: backoff }, "listing pods failed");
+        lastProblem = `listing ${noun}s failed: ${String(err)}`;
+        logger.warn({ err: String(err), retryInMs: backoff }, `listing ${noun}s failed`);
         await sleep(backoff);
         backoff = Math.min(backoff * 2, maxBackoff);
         continue;
@@ -209,7 +217,7 @@ export function startPodCache(opts: PodCacheOptions): RunningPodCache {
         const how = await watchOnce(rv);
         if (how === "closed" && now() - listedAt < resync) continue;
         if (how === "failed") {
-          lastProblem = "the pod watch failed";
+          lastProblem = `the ${noun} watch failed`;
           await sleep(backoff);
           backoff = Math.min(backoff * 2, maxBackoff);
         }
@@ -226,7 +234,7 @@ export function startPodCache(opts: PodCacheOptions): RunningPodCache {
       synced()
         ? undefined
         : listed
-          ? `the pod watch has not been healthy for ${staleAfter / 1000} s (${lastProblem})`
+          ? `the ${noun} watch has not been healthy for ${staleAfter / 1000} s (${lastProblem})`
           : lastProblem,
     get: (namespace, name) => byNamespace.get(namespace)?.get(name),
     inNamespace: (namespace) => [...(byNamespace.get(namespace)?.values() ?? [])],

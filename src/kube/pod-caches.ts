@@ -3,10 +3,13 @@
 // one list+watch per namespace. Consumers keep asking one cache: it counts as synced only
 // when every namespace is, because "no peer exists" must never come from a namespace whose
 // watch is down while the others are fine.
-import type { RunningPodCache } from "./pod-cache.ts";
+import type { V1Pod } from "@kubernetes/client-node";
+import type { CachedObject, RunningPodCache } from "./pod-cache.ts";
 
 /** `caches` maps each namespace to the cache of that namespace's pods. */
-export function combinePodCaches(caches: ReadonlyMap<string, RunningPodCache>): RunningPodCache {
+export function combinePodCaches<T extends CachedObject = V1Pod>(
+  caches: ReadonlyMap<string, RunningPodCache<T>>,
+): RunningPodCache<T> {
   const list = [...caches.values()];
   return {
     synced: () => list.every((cache) => cache.synced()),

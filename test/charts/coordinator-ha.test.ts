@@ -337,6 +337,12 @@ describe("RBAC", () => {
       { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
       { apiGroups: [""], resources: ["pods/status"], verbs: ["patch"] },
       { apiGroups: ["", "events.k8s.io"], resources: ["events"], verbs: ["create"] },
+      {
+        apiGroups: ["coordinator-ha.io"],
+        resources: ["stateheads"],
+        verbs: ["get", "list", "watch", "create", "update"],
+      },
+      { apiGroups: ["apps"], resources: ["statefulsets"], verbs: ["get"] },
     ]);
     const binding = find(objects, "ClusterRoleBinding");
     expect(binding.roleRef).toEqual({
@@ -750,5 +756,42 @@ describe("values.schema.json", () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toContain("values don't meet the specifications of the schema");
     expect(r.stderr).toContain(message);
+  });
+});
+
+describe("the StateHead CRD", () => {
+  const withCrds = render(CHART, { extraArgs: ["--include-crds"] });
+  const crd = find(withCrds, "CustomResourceDefinition", "stateheads.coordinator-ha.io");
+
+  it("is a namespaced coordinator-ha.io/v1alpha1 StateHead with a structural schema", () => {
+    expect(crd.spec).toMatchObject({
+      group: "coordinator-ha.io",
+      scope: "Namespaced",
+      names: { kind: "StateHead", plural: "stateheads", singular: "statehead" },
+    });
+    expect(crd.spec.versions.map((v: K8sObject) => [v.name, v.served, v.storage])).toEqual([
+      ["v1alpha1", true, true],
+    ]);
+    const spec = crd.spec.versions[0].schema.openAPIV3Schema.properties.spec;
+    expect(spec.required).toEqual(["statefulSet", "history", "members"]);
+    expect(Object.keys(spec.properties).sort()).toEqual([
+      "committed",
+      "history",
+      "members",
+      "proposal",
+      "statefulSet",
+    ]);
+    expect(spec.properties.committed.properties.digest.pattern).toBe("^sha256:[0-9a-f]{64}$");
+    expect(spec.properties.history.maxItems).toBe(50);
+  });
+
+  it("is shipped in crds/: installed once, never deleted with the release", () => {
+    expect(render(CHART).filter((o) => o.kind === "CustomResourceDefinition")).toEqual([]);
+  });
+
+  it("is the one custom resource the handler may touch", () => {
+    const rules = find(render(CHART), "ClusterRole").rules as { apiGroups: string[]; resources: string[] }[];
+    const custom = rules.filter((r) => r.apiGroups.includes(crd.spec.group));
+    expect(custom.map((r) => r.resources)).toEqual([[crd.spec.names.plural]]);
   });
 });

@@ -1,7 +1,16 @@
 // Helpers for tests against the local cluster that global-setup.ts started.
+import { readFileSync } from "node:fs";
 import { request, type RequestOptions } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
-import { CoreV1Api, KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import {
+  ApiextensionsV1Api,
+  ApiException,
+  CoreV1Api,
+  KubeConfig,
+  type V1CustomResourceDefinition,
+  type V1Pod,
+} from "@kubernetes/client-node";
+import { parse } from "yaml";
 import { paths } from "./launcher/config.ts";
 
 /** The admin kubeconfig of the local cluster. */
@@ -88,4 +97,25 @@ export async function requestPodToken(core: CoreV1Api, pod: V1Pod, audiences: st
   const token = answer.status?.token;
   if (!token) throw new Error(`the TokenRequest for pod ${name} returned no token`);
   return token;
+}
+
+/**
+ * The chart's StateHead CRD (charts/coordinator-ha/crds), created if the cluster lacks it, as
+ * `helm install` does; resolves once the apiserver serves it.
+ */
+export async function ensureStateHeadCrd(kc: KubeConfig): Promise<void> {
+  const file = new URL("../../charts/coordinator-ha/crds/stateheads.coordinator-ha.io.yaml", import.meta.url);
+  const crd = parse(readFileSync(file, "utf8")) as V1CustomResourceDefinition;
+  const api = kc.makeApiClient(ApiextensionsV1Api);
+  try {
+    await api.createCustomResourceDefinition({ body: crd });
+  } catch (err) {
+    if (!(err instanceof ApiException && err.code === 409)) throw err;
+  }
+  await eventually("the StateHead CRD to be established", async () => {
+    const got = await api.readCustomResourceDefinition({ name: crd.metadata!.name! });
+    return got.status?.conditions?.some((c) => c.type === "Established" && c.status === "True")
+      ? true
+      : undefined;
+  });
 }

@@ -78,7 +78,9 @@ export class FakeHandler {
             certSha256: record.certSha256,
           });
         }
-        const body: PeersResponse = { namespace: who.namespace, statefulSet, peers };
+        // This stand-in keeps no history: the head is the state its pods confirmed.
+        const head = { digest: peers[0]?.digest ?? null };
+        const body: PeersResponse = { namespace: who.namespace, statefulSet, peers, head };
         res.json(body);
       } catch (err) {
         res.status(401).json({ error: String(err) });

@@ -15,6 +15,7 @@ import { createInterface } from "node:readline";
 import {
   AppsV1Api,
   CoreV1Api,
+  CustomObjectsApi,
   PatchStrategy,
   RbacAuthorizationV1Api,
   setHeaderOptions,
@@ -23,7 +24,7 @@ import {
 } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PeersResponse } from "../../../src/handler/api.ts";
-import { parseRecord } from "../../../src/handler/condition.ts";
+import { headSpecOf } from "../../../src/handler/head/state-head.ts";
 import { AWAITING_NO_PEER, AWAITING_PEER } from "../../../src/handler/reconcile.ts";
 import {
   PEER_PORT,
@@ -34,7 +35,14 @@ import {
   TOKEN_AUDIENCE,
 } from "../../../src/names.ts";
 import { createCa, issueServingCert, type CertificateAuthority } from "../../../webhook-certs/x509.ts";
-import { createNamespace, deleteNamespace, eventually, kubeConfig, requestPodToken } from "../kube.ts";
+import {
+  createNamespace,
+  deleteNamespace,
+  ensureStateHeadCrd,
+  eventually,
+  kubeConfig,
+  requestPodToken,
+} from "../kube.ts";
 
 const DIGEST = `sha256:${"5f".repeat(32)}`;
 const CERT = "8c".repeat(32);
@@ -49,6 +57,18 @@ describe("the event handler on the local cluster", () => {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  /** The member record that the handler wrote into the StatefulSet's StateHead. */
+  const memberRecord = async (name: string) =>
+    headSpecOf(
+      await custom.getNamespacedCustomObject({
+        group: "coordinator-ha.io",
+        version: "v1alpha1",
+        namespace,
+        plural: "stateheads",
+        name: "coordinator",
+      }),
+    )?.members[name];
   const strategicMerge = setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch);
   let namespace: string;
   let clusterRole: string;
@@ -151,6 +171,12 @@ describe("the event handler on the local cluster", () => {
           { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
           { apiGroups: [""], resources: ["pods/status"], verbs: ["patch"] },
           { apiGroups: [""], resources: ["events"], verbs: ["create"] },
+          {
+            apiGroups: ["coordinator-ha.io"],
+            resources: ["stateheads"],
+            verbs: ["get", "list", "watch", "create", "update"],
+          },
+          { apiGroups: ["apps"], resources: ["statefulsets"], verbs: ["get"] },
         ],
       },
     });
@@ -237,6 +263,7 @@ describe("the event handler on the local cluster", () => {
     writeFileSync(join(dir, "tls.crt"), serving.certPem);
     writeFileSync(join(dir, "tls.key"), serving.keyPem);
 
+    await ensureStateHeadCrd(kc);
     namespace = await createNamespace(kc, "handler");
     app = `coordinator-${namespace}`;
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: "coordinator" } } });
@@ -316,9 +343,11 @@ describe("the event handler on the local cluster", () => {
     expect(reply).toMatchObject({ status: 200, body: { changed: true, reason: "Initialized" } });
     const condition = await recovered("coordinator-0");
     expect(condition).toMatchObject({ status: "True", reason: "Initialized" });
-    expect(parseRecord(condition?.message)).toEqual({
+    expect(await memberRecord("coordinator-0")).toMatchObject({
+      uid: pod.metadata!.uid,
       digest: DIGEST,
       certSha256: CERT,
+      source: null,
       restarts: { app: 0 },
     });
     // The kubelet's conditions are still there: the patch merged, it did not replace.
@@ -437,7 +466,7 @@ describe("the event handler on the local cluster", () => {
     expect(again).toMatchObject({ status: 200, body: { changed: true } });
     const condition = await recovered("coordinator-1");
     expect(condition?.status).toBe("True");
-    expect(parseRecord(condition?.message)?.restarts).toEqual({ app: 1 });
+    expect((await memberRecord("coordinator-1"))?.restarts).toEqual({ app: 1 });
   });
 
   it("refuses the token of a pod that was deleted and recreated", async () => {

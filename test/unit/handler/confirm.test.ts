@@ -1,52 +1,76 @@
+// decideConfirmation: the checks of `source` against the head's member records, and what a
+// confirmation the head accepts writes (the head's own rules are head-rules.test.ts's).
 import { describe, expect, it } from "vitest";
 import type { V1Pod } from "@kubernetes/client-node";
 import type { RecoveredRequest } from "../../../src/handler/api.ts";
-import { parseRecord } from "../../../src/handler/condition.ts";
-import { decideConfirmation } from "../../../src/handler/confirm.ts";
+import { decideConfirmation, podsNow } from "../../../src/handler/confirm.ts";
+import { emptyHead, type HeadSpec } from "../../../src/handler/head/state-head.ts";
 import { owningStatefulSet } from "../../../src/handler/pod.ts";
 import {
   CERT,
   coordinatorPod,
   DIGEST,
+  headWith,
+  memberOf,
   OTHER_DIGEST,
-  recorded,
   restarted,
   setCondition,
+  STATEFULSET_UID,
+  terminating,
   withoutCondition,
 } from "./pods.ts";
 
 const first: RecoveredRequest = { digest: DIGEST, source: null, certSha256: CERT };
 const fromPeer: RecoveredRequest = { digest: DIGEST, source: "coordinator-0", certSha256: CERT };
+const NOW = new Date("2026-11-23T22:00:00Z");
+const EMPTY = emptyHead({ name: "coordinator", uid: STATEFULSET_UID });
 
-function decide(caller: V1Pod, request: RecoveredRequest, others: V1Pod[]) {
-  return decideConfirmation(caller, owningStatefulSet(caller)!, request, [caller, ...others]);
+function decide(caller: V1Pod, request: RecoveredRequest, others: V1Pod[], head: HeadSpec) {
+  const statefulSet = owningStatefulSet(caller)!;
+  return decideConfirmation(caller, statefulSet, request, head, {
+    now: NOW,
+    pods: podsNow(statefulSet, others, caller),
+    quorum: 2,
+    proposalTtlMs: 60_000,
+  });
 }
 
-function refusal(decision: ReturnType<typeof decide>): string {
+function outcome(decision: ReturnType<typeof decide>): string {
   return decision.kind === "refuse" ? decision.refusal.reason : decision.kind;
 }
 
 describe("decideConfirmation", () => {
-  it("marks the first instance Initialized and records digest, certificate and restart counts", () => {
+  it("marks the first instance Initialized, and makes its state the head", () => {
     const caller = restarted(withoutCondition(coordinatorPod(0)), 2);
-    const decision = decide(caller, first, []);
+    const decision = decide(caller, first, [], EMPTY);
     expect(decision).toMatchObject({
-      kind: "write",
-      desired: { status: "True", reason: "Initialized" },
+      kind: "accept",
+      desired: {
+        status: "True",
+        reason: "Initialized",
+        message: "Initialized by its user with state sha256:5f0c2b0d6f9d…",
+      },
       event: {
         type: "Normal",
         reason: "Initialized",
         message: `Initialized with state ${DIGEST} by its user`,
       },
     });
-    const message = decision.kind === "write" ? decision.desired.message : "";
-    expect(parseRecord(message)).toEqual({ digest: DIGEST, certSha256: CERT, restarts: { coordinator: 2 } });
+    if (decision.kind !== "accept") throw new Error("accepted");
+    expect(decision.next?.committed).toMatchObject({ digest: DIGEST, parent: null, by: "coordinator-0" });
+    expect(decision.next?.members["coordinator-0"]).toMatchObject({
+      digest: DIGEST,
+      certSha256: CERT,
+      source: null,
+      restarts: { coordinator: 2 },
+    });
   });
 
   it("marks a pod RecoveredFromPeer and names the peer and the digest in the Event", () => {
-    const decision = decide(withoutCondition(coordinatorPod(1)), fromPeer, [coordinatorPod(0)]);
+    const head = headWith([memberOf(coordinatorPod(0))]);
+    const decision = decide(withoutCondition(coordinatorPod(1)), fromPeer, [coordinatorPod(0)], head);
     expect(decision).toMatchObject({
-      kind: "write",
+      kind: "accept",
       desired: { status: "True", reason: "RecoveredFromPeer" },
       event: {
         type: "Normal",
@@ -56,87 +80,98 @@ describe("decideConfirmation", () => {
     });
   });
 
-  it("skips the write when the condition already says the same (periodic re-confirmation)", () => {
-    const decision = decide(withoutCondition(coordinatorPod(1)), fromPeer, [coordinatorPod(0)]);
-    if (decision.kind !== "write") throw new Error("expected a write");
-    const confirmed = setCondition(
-      coordinatorPod(1),
-      "True",
-      decision.desired.reason,
-      decision.desired.message,
-    );
-    expect(decide(confirmed, fromPeer, [coordinatorPod(0)]).kind).toBe("unchanged");
+  it("writes nothing on a repeated confirmation (the sidecar repeats it)", () => {
+    const head = headWith([
+      memberOf(coordinatorPod(0)),
+      memberOf(coordinatorPod(1), { source: "coordinator-0" }),
+    ]);
+    const once = decide(withoutCondition(coordinatorPod(1)), fromPeer, [coordinatorPod(0)], head);
+    if (once.kind !== "accept") throw new Error("accepted");
+    const confirmed = setCondition(coordinatorPod(1), "True", once.desired.reason, once.desired.message);
+    const again = decide(confirmed, fromPeer, [coordinatorPod(0)], head);
+    expect(again).toMatchObject({ kind: "accept" });
+    expect(again.kind === "accept" && (again.next ?? again.event)).toBeFalsy();
   });
 
-  it("re-confirms a pod whose app restarted, with the new restart count", () => {
-    const caller = restarted(coordinatorPod(1), 1);
-    setCondition(caller, "False", "AppRestarted", "App container coordinator restarted");
-    const decision = decide(caller, fromPeer, [coordinatorPod(0)]);
-    expect(decision.kind).toBe("write");
-    expect(parseRecord(decision.kind === "write" ? decision.desired.message : "")?.restarts).toEqual({
-      coordinator: 1,
-    });
+  it("re-confirms a pod whose app restarted, recording the new restart count", () => {
+    const head = headWith([
+      memberOf(coordinatorPod(0)),
+      memberOf(coordinatorPod(1), { source: "coordinator-0" }),
+    ]);
+    const caller = setCondition(restarted(coordinatorPod(1), 1), "False", "AppRestarted", "restarted");
+    const decision = decide(caller, fromPeer, [coordinatorPod(0)], head);
+    if (decision.kind !== "accept") throw new Error("accepted");
+    expect(decision.event).toBeDefined();
+    expect(decision.next?.members["coordinator-1"]?.restarts).toEqual({ coordinator: 1 });
   });
 
-  it("accepts a source that has gone since (deleted during a rollout)", () => {
-    expect(refusal(decide(withoutCondition(coordinatorPod(1)), fromPeer, []))).toBe("write");
+  it.each([
+    ["accepts a source that has gone since (deleted during a rollout)", fromPeer, [], "accept"],
+    ["accepts a terminating source", fromPeer, [terminating(coordinatorPod(0))], "accept"],
+    ["refuses the pod itself as its source", { ...fromPeer, source: "coordinator-1" }, [], "bad_request"],
+    [
+      "refuses a source whose name is not of the StatefulSet",
+      { ...fromPeer, source: "vault-0" },
+      [],
+      "not_a_peer",
+    ],
+    [
+      "refuses a source that never recorded a state",
+      { ...fromPeer, source: "coordinator-2" },
+      [coordinatorPod(2)],
+      "source_not_recovered",
+    ],
+    [
+      "refuses a digest that the source never recorded",
+      { ...fromPeer, digest: OTHER_DIGEST },
+      [coordinatorPod(0)],
+      "source_digest_mismatch",
+    ],
+    [
+      "refuses a second, independent first state (split brain)",
+      { ...first, digest: OTHER_DIGEST },
+      [coordinatorPod(0)],
+      "conflicting_state",
+    ],
+    ["accepts a first state equal to the head", first, [coordinatorPod(0)], "accept"],
+  ] as const)("%s", (_why, request, others, want) => {
+    const head = headWith([memberOf(coordinatorPod(0))]);
+    expect(outcome(decide(withoutCondition(coordinatorPod(1)), request, [...others], head))).toBe(want);
   });
 
-  it("refuses the pod itself as its source", () => {
-    expect(refusal(decide(withoutCondition(coordinatorPod(0)), fromPeer, []))).toBe("bad_request");
-  });
-
-  it("refuses a source whose name is not of the StatefulSet", () => {
-    const request = { ...fromPeer, source: "vault-0" };
-    expect(refusal(decide(withoutCondition(coordinatorPod(1)), request, []))).toBe("not_a_peer");
-  });
-
-  it("refuses a namesake source owned by another StatefulSet", () => {
+  it("refuses a namesake source of another StatefulSet: its record is not this head's", () => {
     const impostor = coordinatorPod(0);
     impostor.metadata!.ownerReferences![0]!.uid = "11111111-2222-4333-8444-555555555555";
-    expect(refusal(decide(withoutCondition(coordinatorPod(1)), fromPeer, [impostor]))).toBe("not_a_peer");
-  });
-
-  it("refuses a source that was never recovered", () => {
-    const source = withoutCondition(coordinatorPod(0));
-    expect(refusal(decide(withoutCondition(coordinatorPod(1)), fromPeer, [source]))).toBe(
-      "source_not_recovered",
-    );
-  });
-
-  it("refuses a digest that the source never recorded", () => {
-    const request = { ...fromPeer, digest: OTHER_DIGEST };
-    expect(refusal(decide(withoutCondition(coordinatorPod(1)), request, [coordinatorPod(0)]))).toBe(
+    // The real coordinator-0 is gone; the namesake is not a pod of this StatefulSet.
+    expect(outcome(decide(withoutCondition(coordinatorPod(1)), fromPeer, [impostor], EMPTY))).toBe("accept");
+    const head = headWith([memberOf(coordinatorPod(0), { digest: OTHER_DIGEST })]);
+    expect(outcome(decide(withoutCondition(coordinatorPod(1)), fromPeer, [coordinatorPod(0)], head))).toBe(
       "source_digest_mismatch",
     );
   });
 
-  it("refuses a second, independent initialization (split brain)", () => {
-    const request = { ...first, digest: OTHER_DIGEST };
-    expect(refusal(decide(withoutCondition(coordinatorPod(1)), request, [coordinatorPod(0)]))).toBe(
-      "conflicting_state",
+  it("marks a stale pod that swapped the head in Updated, naming both states in the Event", () => {
+    const NEW = `sha256:${"cd".repeat(32)}`;
+    const head = headWith([memberOf(coordinatorPod(0), { digest: NEW }), memberOf(coordinatorPod(1))], {
+      committed: {
+        digest: NEW,
+        parent: DIGEST,
+        by: "coordinator-0",
+        at: "2026-11-23T21:50:00Z",
+        holders: {},
+      },
+      history: [DIGEST, NEW],
+    });
+    const stale = setCondition(coordinatorPod(1), "False", "StateStale", "stale");
+    const decision = decide(stale, { ...fromPeer, digest: NEW }, [coordinatorPod(0)], head);
+    expect(decision).toMatchObject({
+      kind: "accept",
+      desired: { status: "True", reason: "Updated" },
+      event: { reason: "Updated", message: `Updated from state ${DIGEST} to ${NEW} from peer coordinator-0` },
+    });
+    expect(outcome(decide(stale, fromPeer, [coordinatorPod(0)], head))).toBe("source_digest_mismatch");
+    expect(outcome(decide(stale, { ...fromPeer, source: null }, [coordinatorPod(0)], head))).toBe(
+      "stale_state",
     );
-  });
-
-  it("refuses a state that differs from one a restarted sibling still holds", () => {
-    const sibling = recorded(coordinatorPod(0));
-    setCondition(sibling, "False", "AppRestarted", sibling.status!.conditions!.at(-1)!.message!);
-    const request = { ...fromPeer, source: "coordinator-2", digest: OTHER_DIGEST };
-    expect(refusal(decide(withoutCondition(coordinatorPod(1)), request, [sibling]))).toBe(
-      "conflicting_state",
-    );
-  });
-
-  it("ignores pods of other StatefulSets and namespaces", () => {
-    const elsewhere = coordinatorPod(0);
-    elsewhere.metadata!.namespace = "other";
-    const foreign = coordinatorPod(2);
-    foreign.metadata!.ownerReferences![0]!.uid = "11111111-2222-4333-8444-555555555555";
-    const request = { ...first, digest: OTHER_DIGEST };
-    expect(refusal(decide(withoutCondition(coordinatorPod(1)), request, [elsewhere, foreign]))).toBe("write");
-  });
-
-  it("accepts an initialization with the state that the StatefulSet already holds", () => {
-    expect(refusal(decide(withoutCondition(coordinatorPod(1)), first, [coordinatorPod(0)]))).toBe("write");
   });
 });

@@ -7,18 +7,42 @@ import { AWAITING_NO_PEER, AWAITING_PEER } from "../../../src/handler/reconcile.
 import { createRegistry } from "../../../src/http/metrics.ts";
 import type { PodCache } from "../../../src/kube/pod-cache.ts";
 import { FakeCluster } from "./fake-cluster.ts";
-import { coordinatorPod, notReady, restarted, withoutCondition } from "./pods.ts";
+import {
+  coordinatorPod,
+  DIGEST,
+  headWith,
+  memberOf,
+  notReady,
+  restarted,
+  setCondition,
+  uidOf,
+  withoutCondition,
+} from "./pods.ts";
+
+const NEW = `sha256:${"cd".repeat(32)}`;
 
 const logger = pino({ level: "silent" });
 
-function setup(cache?: (cluster: FakeCluster) => PodCache) {
+function setup(cache?: (cluster: FakeCluster) => PodCache, now = () => new Date()) {
   const cluster = new FakeCluster();
-  const metrics = handlerMetrics(createRegistry(), () => 0);
+  const registry = createRegistry();
+  const metrics = handlerMetrics(registry, () => 0);
   const writer = conditionWriter({ pods: cluster.api, logger, metrics, instance: "handler-test-0" });
   const view = cache ? cache(cluster) : cluster.cache;
-  const controller = createController({ cache: () => view, writer, logger, retryMs: 1 });
+  const controller = createController({
+    cache: () => view,
+    heads: () => cluster.headCache,
+    store: cluster.store,
+    writer,
+    metrics,
+    logger,
+    retryMs: 1,
+    now,
+  });
   const pod = (name: string) => cluster.pods.get(`default/${name}`)!;
-  return { cluster, controller, pod };
+  // coordinator-0 is recovered (the fixture): its record is in the head.
+  cluster.setHead("default", headWith([memberOf(coordinatorPod(0))]));
+  return { cluster, controller, pod, registry };
 }
 
 describe("the pod watch controller", () => {
@@ -95,5 +119,142 @@ describe("the pod watch controller", () => {
     };
     controller.changed(pod("coordinator-0"), undefined);
     await expect.poll(() => cluster.patches.length).toBe(1);
+  });
+
+  it("turns the gates of pods behind a new head False (StateStale), and leaves the pod that holds it", async () => {
+    const { cluster, controller, pod } = setup();
+    cluster.add(coordinatorPod(0), coordinatorPod(1));
+    cluster.setHead(
+      "default",
+      headWith([memberOf(coordinatorPod(0), { digest: NEW }), memberOf(coordinatorPod(1))], {
+        committed: {
+          digest: NEW,
+          parent: DIGEST,
+          by: "coordinator-0",
+          at: new Date().toISOString(),
+          holders: {},
+        },
+        history: [DIGEST, NEW],
+      }),
+    );
+    controller.heads.changed(cluster.headCache.get("default", "coordinator")!, undefined);
+    await controller.idle();
+    expect(cluster.condition("default", "coordinator-1")).toMatchObject({
+      status: "False",
+      reason: "StateStale",
+    });
+    expect(cluster.condition("default", "coordinator-0")).toMatchObject({
+      status: "True",
+      reason: "Initialized",
+    });
+    expect(cluster.events).toMatchObject([{ type: "Warning", reason: "StateStale" }]);
+    expect(pod("coordinator-1").status!.conditions!.at(-1)!.message).toContain("held by pod coordinator-0");
+  });
+
+  it("demotes nothing that the live head shows caught up, whatever the cache says", async () => {
+    const { cluster, controller } = setup();
+    cluster.add(coordinatorPod(0), setCondition(coordinatorPod(1), "True", "Updated", "Updated"));
+    const head = {
+      committed: {
+        digest: NEW,
+        parent: DIGEST,
+        by: "coordinator-0",
+        at: new Date().toISOString(),
+        holders: {},
+      },
+      history: [DIGEST, NEW],
+    };
+    cluster.setHead(
+      "default",
+      headWith([memberOf(coordinatorPod(0), { digest: NEW }), memberOf(coordinatorPod(1))], head),
+    );
+    const lagging = cluster.headCache.get("default", "coordinator")!;
+    // The apiserver already has coordinator-1's confirmation of NEW.
+    cluster.setHead(
+      "default",
+      headWith(
+        [memberOf(coordinatorPod(0), { digest: NEW }), memberOf(coordinatorPod(1), { digest: NEW })],
+        head,
+      ),
+    );
+    const controllerWithLag = createController({
+      cache: () => cluster.cache,
+      heads: () => ({ ...cluster.headCache, get: () => lagging }),
+      store: cluster.store,
+      writer: conditionWriter({
+        pods: cluster.api,
+        logger,
+        metrics: handlerMetrics(createRegistry(), () => 0),
+        instance: "handler-test-1",
+      }),
+      metrics: handlerMetrics(createRegistry(), () => 0),
+      logger,
+      retryMs: 1,
+    });
+    controllerWithLag.relisted();
+    await controllerWithLag.idle();
+    controllerWithLag.stop();
+    controller.stop();
+    expect(cluster.condition("default", "coordinator-1")).toMatchObject({
+      status: "True",
+      reason: "Updated",
+    });
+    expect(cluster.patches).toHaveLength(0);
+  });
+
+  it("abandons a proposal whose proposer is gone, and leaves the committed head", async () => {
+    const { cluster, controller, registry } = setup();
+    cluster.add(coordinatorPod(0), coordinatorPod(2));
+    cluster.setHead(
+      "default",
+      headWith([memberOf(coordinatorPod(0))], {
+        proposal: {
+          digest: NEW,
+          parent: DIGEST,
+          by: "coordinator-1",
+          byUid: uidOf(1),
+          certSha256: "8c".repeat(32),
+          at: new Date().toISOString(),
+          expiresAt: new Date(Date.now() + 60_000).toISOString(),
+          holders: { "coordinator-1": uidOf(1) },
+        },
+      }),
+    );
+    controller.heads.changed(cluster.headCache.get("default", "coordinator")!, undefined);
+    await controller.idle();
+    expect(cluster.head("default", "coordinator")).toMatchObject({
+      proposal: null,
+      committed: { digest: DIGEST },
+    });
+    expect(await registry.getSingleMetricAsString("coordinator_ha_handler_commits_total")).toMatch(
+      /outcome="abandoned",reason="proposer_gone"} 1/,
+    );
+  });
+
+  it("abandons an expired proposal when it expires", async () => {
+    let now = new Date();
+    const { cluster, controller } = setup(undefined, () => now);
+    cluster.add(coordinatorPod(0), coordinatorPod(1));
+    cluster.setHead(
+      "default",
+      headWith([memberOf(coordinatorPod(0))], {
+        proposal: {
+          digest: NEW,
+          parent: DIGEST,
+          by: "coordinator-1",
+          byUid: uidOf(1),
+          certSha256: "8c".repeat(32),
+          at: now.toISOString(),
+          expiresAt: new Date(now.getTime() + 20).toISOString(),
+          holders: { "coordinator-1": uidOf(1) },
+        },
+      }),
+    );
+    controller.heads.changed(cluster.headCache.get("default", "coordinator")!, undefined);
+    await controller.idle();
+    expect(cluster.head("default", "coordinator")?.proposal).not.toBeNull();
+    now = new Date(now.getTime() + 1000);
+    await expect.poll(() => cluster.head("default", "coordinator")?.proposal).toBeNull();
+    controller.stop();
   });
 });

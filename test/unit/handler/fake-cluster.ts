@@ -1,8 +1,12 @@
 // An in-memory apiserver for the handler: the pods (as PodApi for live reads and writes,
 // and as a PodCache), with the preconditions of a strategic-merge patch on pods/status
-// (uid and resourceVersion, 409 when they differ) and the Events created.
+// (uid and resourceVersion, 409 when they differ) and the Events created; and the StateHeads,
+// with the resourceVersion precondition of a PUT (409 when another writer came first).
 import type { CoreV1Event, V1Pod, V1PodCondition } from "@kubernetes/client-node";
+import { headObject, type HeadSpec } from "../../../src/handler/head/state-head.ts";
+import { headStore, type HeadStore } from "../../../src/handler/head/store.ts";
 import type { PodCache } from "../../../src/kube/pod-cache.ts";
+import type { StateHeadApi, StateHeadObject } from "../../../src/kube/state-heads.ts";
 import type { PatchResult, PodApi } from "../../../src/kube/pods.ts";
 import { RECOVERED_CONDITION } from "../../../src/names.ts";
 
@@ -15,6 +19,11 @@ export class FakeCluster {
   readonly pods = new Map<string, V1Pod>();
   readonly events: CoreV1Event[] = [];
   readonly patches: StatusPatch[] = [];
+  /** StateHeads by "<namespace>/<name>", each with its resourceVersion. */
+  readonly heads = new Map<string, { spec: HeadSpec; resourceVersion: string }>();
+  headWrites = 0;
+  /** Called before each StateHead write is applied: a test's chance to race it. */
+  beforeHeadWrite: (() => void) | undefined;
   isSynced = true;
   /** Called before each patch is applied: a test's chance to change the pod meanwhile. */
   beforePatch: (() => void) | undefined;
@@ -30,6 +39,60 @@ export class FakeCluster {
     const pod = this.pods.get(`${namespace}/${name}`)!;
     change(pod);
     pod.metadata!.resourceVersion = String(++this.resourceVersion);
+  }
+
+  setHead(namespace: string, spec: HeadSpec): void {
+    this.heads.set(`${namespace}/${spec.statefulSet.name}`, {
+      spec: structuredClone(spec),
+      resourceVersion: String(++this.resourceVersion),
+    });
+  }
+
+  head(namespace: string, name: string): HeadSpec | undefined {
+    return this.heads.get(`${namespace}/${name}`)?.spec;
+  }
+
+  readonly headApi: StateHeadApi = {
+    get: async (namespace, name) => {
+      const stored = this.heads.get(`${namespace}/${name}`);
+      return stored && structuredClone(stored);
+    },
+    create: async (namespace, spec) => {
+      this.beforeHeadWrite?.();
+      if (this.heads.has(`${namespace}/${spec.statefulSet.name}`)) return "conflict";
+      this.setHead(namespace, spec);
+      this.headWrites++;
+      return "written";
+    },
+    replace: async (namespace, spec, resourceVersion) => {
+      this.beforeHeadWrite?.();
+      const stored = this.heads.get(`${namespace}/${spec.statefulSet.name}`);
+      if (stored?.resourceVersion !== resourceVersion) return "conflict";
+      this.setHead(namespace, spec);
+      this.headWrites++;
+      return "written";
+    },
+  };
+
+  readonly store: HeadStore = headStore(this.headApi);
+
+  /** The StateHead watch cache: always up to date unless a test says otherwise. */
+  headsSynced = true;
+  readonly headCache: PodCache<StateHeadObject> = {
+    synced: () => this.headsSynced,
+    problem: () => (this.headsSynced ? undefined : "the first list of StateHeads has not completed"),
+    get: (namespace, name) => this.headObjectOf(namespace, name),
+    inNamespace: (namespace) =>
+      [...this.heads.keys()]
+        .filter((k) => k.startsWith(`${namespace}/`))
+        .map((k) => this.headObjectOf(namespace, k.slice(namespace.length + 1))!),
+    all: () => [...this.heads.keys()].map((k) => this.headObjectOf(...(k.split("/") as [string, string]))!),
+    size: () => this.heads.size,
+  };
+
+  private headObjectOf(namespace: string, name: string): StateHeadObject | undefined {
+    const stored = this.heads.get(`${namespace}/${name}`);
+    return stored && (headObject(namespace, stored.spec, stored.resourceVersion) as StateHeadObject);
   }
 
   condition(namespace: string, name: string): V1PodCondition | undefined {

@@ -6,7 +6,10 @@ import {
   CERT,
   coordinatorPod,
   DIGEST,
+  headWith,
+  memberOf,
   notReady,
+  OTHER_DIGEST,
   restarted,
   setCondition,
   STATEFULSET_UID,
@@ -15,15 +18,18 @@ import {
   withoutCondition,
 } from "./pods.ts";
 
-function peersOf(caller: V1Pod, others: V1Pod[]): string[] {
-  return selectPeers(caller, owningStatefulSet(caller)!, [caller, ...others]).map((p) => p.pod);
+/** The head with every pod 0-4 recorded as holding DIGEST. */
+const HEAD = headWith([0, 1, 2, 3, 4].map((n) => memberOf(coordinatorPod(n))));
+
+function peersOf(caller: V1Pod, others: V1Pod[], head = HEAD): string[] {
+  return selectPeers(caller, owningStatefulSet(caller)!, [caller, ...others], head).map((p) => p.pod);
 }
 
 describe("selectPeers", () => {
   it("answers the Ready, recovered pods of the caller's StatefulSet with address, port, digest and cert", () => {
     const caller = withoutCondition(coordinatorPod(2));
     expect(
-      selectPeers(caller, owningStatefulSet(caller)!, [coordinatorPod(1), caller, coordinatorPod(0)]),
+      selectPeers(caller, owningStatefulSet(caller)!, [coordinatorPod(1), caller, coordinatorPod(0)], HEAD),
     ).toEqual([
       {
         pod: "coordinator-0",
@@ -68,12 +74,43 @@ describe("selectPeers", () => {
     expect(peersOf(withoutCondition(coordinatorPod(2)), [foreign, elsewhere])).toEqual([]);
   });
 
-  it("leaves out a peer without IP, without peer port, or without a readable record", () => {
+  it("leaves out a peer without IP, or without peer port", () => {
     const noIp = coordinatorPod(0);
     delete noIp.status!.podIP;
     const noPort = coordinatorPod(1);
     noPort.spec!.initContainers![0]!.ports = [];
-    const noRecord = setCondition(coordinatorPod(3), "True", "Initialized", "set by hand");
-    expect(peersOf(withoutCondition(coordinatorPod(2)), [noIp, noPort, noRecord])).toEqual([]);
+    expect(peersOf(withoutCondition(coordinatorPod(2)), [noIp, noPort])).toEqual([]);
+  });
+
+  it("leaves out a True pod without a member record, or with the record of a predecessor (other uid)", () => {
+    const head = headWith([memberOf(coordinatorPod(1), { uid: "predecessor" })]);
+    const byHand = setCondition(coordinatorPod(3), "True", "Initialized", "set by hand");
+    expect(peersOf(withoutCondition(coordinatorPod(2)), [coordinatorPod(1), byHand], head)).toEqual([]);
+    const caller = withoutCondition(coordinatorPod(2));
+    expect(selectPeers(caller, owningStatefulSet(caller)!, [coordinatorPod(1)], undefined)).toEqual([]);
+  });
+
+  it("answers only pods that hold the committed head, never one behind it", () => {
+    const head = headWith(
+      [memberOf(coordinatorPod(0), { digest: OTHER_DIGEST }), memberOf(coordinatorPod(1))],
+      {
+        committed: {
+          digest: OTHER_DIGEST,
+          parent: DIGEST,
+          by: "coordinator-0",
+          at: "2026-11-23T21:50:00Z",
+          holders: {},
+        },
+        history: [DIGEST, OTHER_DIGEST],
+      },
+    );
+    expect(
+      peersOf(withoutCondition(coordinatorPod(2)), [coordinatorPod(0), coordinatorPod(1)], head),
+    ).toEqual(["coordinator-0"]);
+  });
+
+  it("answers nothing from the head of another StatefulSet of that name", () => {
+    const head = { ...HEAD, statefulSet: { name: "coordinator", uid: "earlier-statefulset" } };
+    expect(peersOf(withoutCondition(coordinatorPod(2)), [coordinatorPod(0)], head)).toEqual([]);
   });
 });

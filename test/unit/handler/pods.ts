@@ -2,7 +2,7 @@
 // real-layout fixture (fixtures/coordinator-0.json: injected, Running, Ready, recovered).
 import { readFileSync } from "node:fs";
 import type { V1Pod } from "@kubernetes/client-node";
-import { formatMessage, type ConfirmationRecord } from "../../../src/handler/condition.ts";
+import type { HeadSpec, Member } from "../../../src/handler/head/state-head.ts";
 import { RECOVERED_CONDITION } from "../../../src/names.ts";
 
 const BASE = JSON.parse(
@@ -46,13 +46,32 @@ export function setCondition(pod: V1Pod, status: "True" | "False", reason: strin
   return pod;
 }
 
-export function recorded(
-  pod: V1Pod,
-  record: Partial<ConfirmationRecord> = {},
-  reason = "Initialized",
-): V1Pod {
-  const full = { digest: DIGEST, certSha256: CERT, restarts: { coordinator: 0 }, ...record };
-  return setCondition(pod, "True", reason, formatMessage("Initialized by its user", full));
+/** The member record a confirmation of `pod` wrote (DIGEST, CERT, no restarts by default). */
+export function memberOf(pod: V1Pod, over: Partial<Member> = {}): [string, Member] {
+  return [
+    pod.metadata!.name!,
+    {
+      uid: pod.metadata!.uid!,
+      digest: DIGEST,
+      certSha256: CERT,
+      source: null,
+      restarts: { coordinator: 0 },
+      at: "2026-11-23T21:41:01Z",
+      ...over,
+    },
+  ];
+}
+
+/** The StateHead of StatefulSet "coordinator": head DIGEST (the first state), `members` recorded. */
+export function headWith(members: [string, Member][], over: Partial<HeadSpec> = {}): HeadSpec {
+  return {
+    statefulSet: { name: "coordinator", uid: STATEFULSET_UID },
+    committed: { digest: DIGEST, parent: null, by: "coordinator-0", at: "2026-11-23T21:41:01Z", holders: {} },
+    history: [DIGEST],
+    proposal: null,
+    members: Object.fromEntries(members),
+    ...over,
+  };
 }
 
 export function withoutCondition(pod: V1Pod): V1Pod {

@@ -30,7 +30,16 @@ import {
   type TokenOptions,
 } from "../identity/issuer.ts";
 import { FakeCluster } from "./fake-cluster.ts";
-import { CERT, coordinatorPod, DIGEST, setCondition, uidOf, withoutCondition } from "./pods.ts";
+import {
+  CERT,
+  coordinatorPod,
+  DIGEST,
+  headWith,
+  memberOf,
+  setCondition,
+  uidOf,
+  withoutCondition,
+} from "./pods.ts";
 
 interface Reply {
   status: number;
@@ -129,6 +138,7 @@ async function startServer(logger: Logger, namespaces?: string[]): Promise<TlsSe
     cache: cluster.cache,
     pods: cluster.api,
     writer: conditionWriter({ pods: cluster.api, logger, metrics, instance: "handler-test-0" }),
+    store: cluster.store,
     metrics,
     logger,
   });
@@ -160,6 +170,9 @@ beforeEach(() => {
   cluster.events.length = 0;
   cluster.isSynced = true;
   cluster.beforePatch = undefined;
+  cluster.beforeHeadWrite = undefined;
+  cluster.heads.clear();
+  cluster.setHead("default", headWith([memberOf(coordinatorPod(0))]));
   cluster.add(
     coordinatorPod(0),
     setCondition(withoutCondition(coordinatorPod(1)), "False", "AwaitingState", "w"),
@@ -218,6 +231,75 @@ describe("POST /v1/recovered", () => {
     const reply = await confirm(await tokenFor(1));
     expect(reply.status).toBe(200);
     expect(cluster.condition("default", "coordinator-1")?.status).toBe("True");
+  });
+
+  it("records the confirmation in the StateHead before it opens the gate; the message is for people", async () => {
+    let headAtPatch: unknown;
+    cluster.beforePatch = () => (headAtPatch ??= structuredClone(cluster.head("default", "coordinator")));
+    const reply = await confirm(await tokenFor(1));
+    expect(reply.status).toBe(200);
+    const member = {
+      uid: uidOf(1),
+      digest: DIGEST,
+      certSha256: CERT,
+      source: "coordinator-0",
+      restarts: { coordinator: 0 },
+    };
+    expect(headAtPatch).toMatchObject({ members: { "coordinator-1": member } });
+    expect(cluster.condition("default", "coordinator-1")?.message).toBe(
+      "Recovered state sha256:5f0c2b0d6f9d… from peer coordinator-0",
+    );
+  });
+
+  it("finding 2: of two different first states confirmed at once, exactly one is recorded", async () => {
+    const OTHER = `sha256:${"ab".repeat(32)}`;
+    for (let round = 0; round < 10; round++) {
+      cluster.pods.clear();
+      cluster.heads.clear();
+      cluster.add(withoutCondition(coordinatorPod(0)), withoutCondition(coordinatorPod(1)));
+      // The other replica's confirmation lands between this one's read and its write.
+      let raced = false;
+      cluster.beforeHeadWrite = () => {
+        if (raced) return;
+        raced = true;
+        cluster.setHead("default", {
+          ...headWith([memberOf(coordinatorPod(round % 2 === 0 ? 0 : 1), { digest: OTHER })]),
+          committed: {
+            digest: OTHER,
+            parent: null,
+            by: "coordinator-0",
+            at: new Date().toISOString(),
+            holders: {},
+          },
+          history: [OTHER],
+        });
+      };
+      const loser = round % 2 === 0 ? 1 : 0;
+      const reply = await confirm(
+        await tokenFor(loser),
+        JSON.stringify({ digest: DIGEST, source: null, certSha256: CERT }),
+      );
+      expect(reply.status).toBe(409);
+      expect(String(reply.json["error"])).toMatch(/not in StatefulSet coordinator's history.*split brain/);
+      expect(cluster.condition("default", `coordinator-${loser}`)?.status).not.toBe("True");
+      expect(cluster.head("default", "coordinator")?.members[`coordinator-${loser}`]).toBeUndefined();
+    }
+  });
+
+  it("two first states through two concurrent calls: one 200, one 409, one gate True", async () => {
+    cluster.pods.clear();
+    cluster.heads.clear();
+    cluster.add(withoutCondition(coordinatorPod(0)), withoutCondition(coordinatorPod(1)));
+    const replies = await Promise.all([
+      confirm(await tokenFor(0), JSON.stringify({ digest: DIGEST, source: null, certSha256: CERT })),
+      confirm(
+        await tokenFor(1),
+        JSON.stringify({ digest: `sha256:${"ab".repeat(32)}`, source: null, certSha256: CERT }),
+      ),
+    ]);
+    expect(replies.map((r) => r.status).sort()).toEqual([200, 409]);
+    const open = [0, 1].filter((n) => cluster.condition("default", `coordinator-${n}`)?.status === "True");
+    expect(open).toHaveLength(1);
   });
 
   // Each case: the token, a change to the cluster, and the expected status and reason.
@@ -389,6 +471,7 @@ describe("GET /v1/peers", () => {
           certSha256: CERT,
         },
       ],
+      head: { digest: DIGEST },
     } satisfies PeersResponse);
   });
 
@@ -579,6 +662,7 @@ describe("a handler restricted to --namespace default", () => {
       inOther(coordinatorPod(0)),
       inOther(setCondition(withoutCondition(coordinatorPod(1)), "False", "AwaitingState", "w")),
     );
+    cluster.setHead("other", headWith([memberOf(coordinatorPod(0))]));
   });
 
   it("refuses a confirmation from another namespace with 403, and leaves its gate alone", async () => {

@@ -19,7 +19,8 @@
 //
 // Goals (issue 14): sidecar RSS <= 1.5 x bare, sidecar idle CPU < 1 millicore.
 // Knobs: BENCH_WINDOW_SECONDS (default 30), BENCH_ROUNDS (default 2), BENCH_JSON (where the
-// JSON goes; default bench/results/footprint.json). Linux only (/proc).
+// JSON goes; default bench/results/footprint.json), BENCH_SIDECAR_NODE_OPTIONS (instead of the
+// webhook's). Linux only (/proc).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer, request, type Server } from "node:https";
@@ -274,8 +275,13 @@ interface Fixture {
   reviewBody: string;
 }
 
-/** The NODE_OPTIONS that the webhook puts into the sidecar container, if any. */
+/**
+ * The NODE_OPTIONS that the webhook puts into the sidecar container, if any;
+ * BENCH_SIDECAR_NODE_OPTIONS replaces them, to try other flags.
+ */
 function sidecarNodeOptions(): string | undefined {
+  const override = process.env["BENCH_SIDECAR_NODE_OPTIONS"];
+  if (override !== undefined) return override;
   const container = sidecarContainer(
     { image: "coordinator-ha:bench", handlerUrl: "https://handler", handlerCa: "", stateDir: "/state" },
     "",

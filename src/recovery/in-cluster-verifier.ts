@@ -11,7 +11,7 @@ import {
   missingKubeApiCredentials,
   SIDECAR_KUBE_API_CREDENTIALS,
 } from "./kube-api.ts";
-import { peerTokenVerifier } from "./peer-api.ts";
+import { peerTokenVerifier } from "./peer-token.ts";
 
 /**
  * A verifier whose issuer is discovered on first use, and again after a failure: the

@@ -16,13 +16,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Logger } from "pino";
 import { closeAfterAnswer, rawBody } from "../http/body.ts";
 import { errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
-import {
-  createPodTokenVerifier,
-  IdentityError,
-  type JwksSource,
-  type PodIdentity,
-  type PodTokenVerifier,
-} from "../identity/index.ts";
+import { IdentityError, type PodIdentity, type PodTokenVerifier } from "../identity/index.ts";
 import { PEER_TOKEN_AUDIENCE } from "../names.ts";
 import { encodeBundle, digestOf, type Bundle } from "../state/bundle.ts";
 import { authorizePeer } from "./peer-authz.ts";
@@ -39,21 +33,13 @@ export type MemberCheck =
 
 export interface PeerApiOptions {
   self: PodIdentity;
-  /** Verifies callers' tokens: peerTokenVerifier, or a stand-in for it. */
+  /** Verifies callers' tokens: peerTokenVerifier (peer-token.ts), or a stand-in for it. */
   verifier: PodTokenVerifier;
   /** Asks the handler whether the caller is a live member of this pod's StatefulSet. */
   checkMember: (caller: PodIdentity) => Promise<MemberCheck>;
   /** This pod's state now; undefined (or an empty bundle) when it holds none. */
   readState: () => Promise<Bundle | undefined>;
   logger: Logger;
-}
-
-/**
- * The verifier of the peer API's callers: tokens for the peer audience only. A token for the
- * handler's audience is refused, so that the handler's token never needs to leave the pod.
- */
-export function peerTokenVerifier(issuer: string, keys: JwksSource): PodTokenVerifier {
-  return createPodTokenVerifier({ issuer, audience: PEER_TOKEN_AUDIENCE, keys });
 }
 
 export function peerApi(opts: PeerApiOptions): express.Express {

@@ -5,6 +5,7 @@ import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { requestJson } from "../http/client.ts";
+import { lazyListener } from "../http/lazy-listener.ts";
 import { close, listen } from "../http/listen.ts";
 import { probeListener } from "../http/probes.ts";
 import type { PodTokenVerifier } from "../identity/index.ts";
@@ -14,7 +15,6 @@ import { readBundle, stateDigest, writeBundle } from "../state/store.ts";
 import type { SidecarConfig } from "./config.ts";
 import { DEFAULT_CONFIRMER_TIMINGS, runConfirmer, type ConfirmerTimings } from "./confirmer.ts";
 import { handlerClient, readToken } from "./handler-client.ts";
-import { peerApi } from "./peer-api.ts";
 import { createPeerCertificate } from "./peer-cert.ts";
 import { fetchFromPeer } from "./peer-client.ts";
 import {
@@ -60,13 +60,17 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
 
   const peerServer = createHttpsServer(
     { cert: cert.certPem, key: cert.keyPem, minVersion: "TLSv1.3" },
-    peerApi({
-      self: config.self,
-      verifier: deps.verifier,
-      checkMember: (caller) => handler.peerAccess(caller),
-      readState: () => readBundle(dir),
-      logger,
-    }),
+    // Loaded on the first peer request: most sidecars serve none for most of their lives.
+    lazyListener(async () => {
+      const { peerApi } = await import("./peer-api.ts");
+      return peerApi({
+        self: config.self,
+        verifier: deps.verifier,
+        checkMember: (caller) => handler.peerAccess(caller),
+        readState: () => readBundle(dir),
+        logger,
+      });
+    }, logger),
   );
   // A peer that stalls mid-request must not hold a connection for minutes.
   peerServer.headersTimeout = 10_000;

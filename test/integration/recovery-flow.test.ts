@@ -21,7 +21,7 @@ import { handlerTokenVerifier } from "../../src/handler/service.ts";
 import { cachedJwksSource } from "../../src/identity/index.ts";
 import { PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE } from "../../src/names.ts";
 import { parseSidecarConfig } from "../../src/recovery/config.ts";
-import { peerTokenVerifier } from "../../src/recovery/peer-api.ts";
+import { peerTokenVerifier } from "../../src/recovery/peer-token.ts";
 import { fetchFromPeer } from "../../src/recovery/peer-client.ts";
 import { createPeerCertificate } from "../../src/recovery/peer-cert.ts";
 import { SidecarEnv } from "../../src/recovery/sidecar-env.ts";

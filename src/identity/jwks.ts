@@ -12,12 +12,17 @@ import type { JSONWebKeySet } from "jose";
 import type { Logger } from "pino";
 
 export interface JwksSource {
-  /** The issuer's key set: cached, re-fetched once it is older than maxAge. */
+  /**
+   * The issuer's key set. Once there is one, this never waits: a set older than maxAge is
+   * returned as it is while a re-fetch runs in the background, so that a slow or stalled
+   * apiserver never holds up a token signed with a known key.
+   */
   get(): Promise<JSONWebKeySet>;
   /**
-   * Re-fetches the key set now, unless the last fetch is younger than the minimum refresh
-   * interval (then it returns the cached set), so that a flood of tokens with made-up key
-   * ids cannot hammer the apiserver. Concurrent callers share one fetch.
+   * Re-fetches the key set now and waits for it, unless the last fetch is younger than the
+   * minimum refresh interval (then it returns the cached set), so that a flood of tokens with
+   * made-up key ids cannot hammer the apiserver. Concurrent callers share one fetch. Only a
+   * token with an unknown key id calls this, and only that token waits.
    */
   refresh(): Promise<JSONWebKeySet>;
 }
@@ -27,6 +32,8 @@ export interface CachedJwksOptions {
   maxAgeMs?: number;
   /** At most one forced re-fetch per this interval (default 10 s). */
   minRefreshIntervalMs?: number;
+  /** A fetch that takes longer fails (default 10 s); the cached set stays. */
+  fetchTimeoutMs?: number;
   /** Clock in ms, injectable for tests. */
   now?: () => number;
   logger?: Logger;
@@ -39,6 +46,7 @@ export function cachedJwksSource(
 ): JwksSource {
   const maxAge = opts.maxAgeMs ?? 5 * 60_000;
   const minInterval = opts.minRefreshIntervalMs ?? 10_000;
+  const fetchTimeout = opts.fetchTimeoutMs ?? 10_000;
   const now = opts.now ?? Date.now;
   let keys: JSONWebKeySet | undefined;
   let fetchedAt = -Infinity;
@@ -48,8 +56,15 @@ export function cachedJwksSource(
     inflight ??= (async () => {
       // Counted from the attempt, so that a failing apiserver is not retried on every token.
       fetchedAt = now();
+      let timer: NodeJS.Timeout | undefined;
       try {
-        const fetched = await fetchKeys();
+        const deadline = new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`the issuer's keys did not arrive within ${fetchTimeout} ms`)),
+            fetchTimeout,
+          );
+        });
+        const fetched = await Promise.race([fetchKeys(), deadline]);
         if (!Array.isArray(fetched?.keys)) throw new Error("the issuer's JWKS has no keys array");
         keys = fetched;
         opts.logger?.info({ kids: keys.keys.map((k) => k.kid) }, "fetched service-account issuer keys");
@@ -62,15 +77,23 @@ export function cachedJwksSource(
         }
         throw err;
       } finally {
+        clearTimeout(timer);
         inflight = undefined;
       }
     })();
     return inflight;
   };
 
-  const cachedYoungerThan = (ms: number) =>
-    !inflight && keys && now() - fetchedAt < ms ? Promise.resolve(keys) : fetchNow();
-  return { get: () => cachedYoungerThan(maxAge), refresh: () => cachedYoungerThan(minInterval) };
+  return {
+    get: () => {
+      if (!keys) return fetchNow();
+      // Stale: refresh in the background and answer with what we have. fetchNow never
+      // rejects once a set exists (it keeps the cached one).
+      if (now() - fetchedAt >= maxAge) void fetchNow();
+      return Promise.resolve(keys);
+    },
+    refresh: () => (keys && now() - fetchedAt < minInterval ? Promise.resolve(keys) : fetchNow()),
+  };
 }
 
 /** The apiserver's two OIDC discovery documents, as parsed JSON. */

@@ -19,15 +19,53 @@ function fixture(opts: { maxAgeMs?: number; minRefreshIntervalMs?: number } = {}
 }
 
 describe("cachedJwksSource", () => {
-  it("fetches once and serves the cached set until it is older than maxAge", async () => {
+  it("fetches once, and re-fetches in the background once the set is older than maxAge", async () => {
     const { state, source } = fixture();
     expect(await source.get()).toBe(A);
     state.set = B;
     state.now = 59_999;
     expect(await source.get()).toBe(A);
     state.now = 60_000;
+    // Stale: answered at once from the cache, while the re-fetch runs.
+    expect(await source.get()).toBe(A);
+    await Promise.resolve();
     expect(await source.get()).toBe(B);
     expect(state.fetches).toBe(2);
+  });
+
+  // A token with a made-up key id forces a refresh; through a stalled apiserver that took
+  // 9.5 s, and every valid token waited for it.
+  it("serves valid tokens' keys from the cache while a forced refresh hangs", async () => {
+    let release: (set: JSONWebKeySet) => void = () => undefined;
+    let fetches = 0;
+    const source = cachedJwksSource(
+      () => {
+        fetches++;
+        return fetches === 1 ? Promise.resolve(A) : new Promise<JSONWebKeySet>((r) => (release = r));
+      },
+      { minRefreshIntervalMs: 0 },
+    );
+    expect(await source.get()).toBe(A);
+    const refreshing = source.refresh();
+    // The refresh hangs; get() does not wait for it.
+    expect(await source.get()).toBe(A);
+    expect(await source.get()).toBe(A);
+    release(B);
+    expect(await refreshing).toBe(B);
+    expect(await source.get()).toBe(B);
+    expect(fetches).toBe(2);
+  });
+
+  it("gives up a fetch that does not finish in time, keeping the cached set", async () => {
+    let fetches = 0;
+    const source = cachedJwksSource(
+      () => (++fetches === 1 ? Promise.resolve(A) : new Promise<JSONWebKeySet>(() => undefined)),
+      { minRefreshIntervalMs: 0, fetchTimeoutMs: 20 },
+    );
+    expect(await source.get()).toBe(A);
+    expect(await source.refresh()).toBe(A);
+    const never = cachedJwksSource(() => new Promise<JSONWebKeySet>(() => undefined), { fetchTimeoutMs: 20 });
+    await expect(never.get()).rejects.toThrow(/did not arrive within 20 ms/);
   });
 
   it("rate-limits forced refreshes", async () => {

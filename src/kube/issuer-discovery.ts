@@ -2,13 +2,15 @@
 // handler (which loads the client anyway for its pod watch).
 import { OpenidApi, WellKnownApi, type KubeConfig } from "@kubernetes/client-node";
 import type { IssuerDiscovery } from "../identity/index.ts";
+import { withTimeout } from "./timeout.ts";
 
 export function kubeIssuerDiscovery(kc: KubeConfig): IssuerDiscovery {
   const openid = kc.makeApiClient(OpenidApi);
   const wellKnown = kc.makeApiClient(WellKnownApi);
   return {
-    openidConfiguration: async () => parseJson(await wellKnown.getServiceAccountIssuerOpenIDConfiguration()),
-    keySet: async () => parseJson(await openid.getServiceAccountIssuerOpenIDKeyset()),
+    openidConfiguration: async () =>
+      parseJson(await wellKnown.getServiceAccountIssuerOpenIDConfiguration({}, withTimeout())),
+    keySet: async () => parseJson(await openid.getServiceAccountIssuerOpenIDKeyset({}, withTimeout())),
   };
 }
 

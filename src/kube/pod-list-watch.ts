@@ -2,6 +2,7 @@
 // either in every namespace or in one.
 import { CoreV1Api, Watch, type KubeConfig, type V1Pod, type V1PodList } from "@kubernetes/client-node";
 import type { PodListWatch } from "./pod-cache.ts";
+import { withTimeout } from "./timeout.ts";
 
 /**
  * The server ends each watch after this long, and the cache resumes from the last
@@ -9,13 +10,15 @@ import type { PodListWatch } from "./pod-cache.ts";
  * @kubernetes/client-node), or a quiet watch would be cut as if it had failed.
  */
 const WATCH_SECONDS = 20;
+/** A list of every selected pod may be large; a stalled one is retried by the cache. */
+const LIST_TIMEOUT_MS = 60_000;
 
 /** The selected pods of every namespace (needs list and watch on pods cluster-wide). */
 export function kubePodListWatch(kc: KubeConfig, labelSelector: string): PodListWatch {
   return listWatch(
     kc,
     "/api/v1/pods",
-    (api) => api.listPodForAllNamespaces({ labelSelector }),
+    (api) => api.listPodForAllNamespaces({ labelSelector }, withTimeout(LIST_TIMEOUT_MS)),
     labelSelector,
   );
 }
@@ -29,7 +32,7 @@ export function kubeNamespacedPodListWatch(
   return listWatch(
     kc,
     `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods`,
-    (api) => api.listNamespacedPod({ namespace, labelSelector }),
+    (api) => api.listNamespacedPod({ namespace, labelSelector }, withTimeout(LIST_TIMEOUT_MS)),
     labelSelector,
   );
 }

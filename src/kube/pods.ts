@@ -9,6 +9,7 @@ import {
   type KubeConfig,
   type V1Pod,
 } from "@kubernetes/client-node";
+import { KUBE_CALL_TIMEOUT_MS, withTimeout } from "./timeout.ts";
 
 export type PatchResult = "patched" | "conflict" | "gone";
 
@@ -20,13 +21,16 @@ export interface PodApi {
   createEvent(namespace: string, event: CoreV1Event): Promise<void>;
 }
 
-export function kubePodApi(kc: KubeConfig): PodApi {
+/** `timeoutMs`: the deadline of each call (KUBE_CALL_TIMEOUT_MS unless a test says otherwise). */
+export function kubePodApi(kc: KubeConfig, timeoutMs = KUBE_CALL_TIMEOUT_MS): PodApi {
   const api = kc.makeApiClient(CoreV1Api);
-  const strategicMerge = setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch);
+  const deadline = () => withTimeout(timeoutMs);
+  const strategicMerge = () =>
+    setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch, deadline());
   return {
     async get(namespace, name) {
       try {
-        return await api.readNamespacedPod({ namespace, name });
+        return await api.readNamespacedPod({ namespace, name }, deadline());
       } catch (err) {
         if (statusOf(err) === 404) return undefined;
         throw err;
@@ -34,7 +38,7 @@ export function kubePodApi(kc: KubeConfig): PodApi {
     },
     async patchStatus(namespace, name, patch) {
       try {
-        await api.patchNamespacedPodStatus({ namespace, name, body: patch }, strategicMerge);
+        await api.patchNamespacedPodStatus({ namespace, name, body: patch }, strategicMerge());
         return "patched";
       } catch (err) {
         if (statusOf(err) === 409) return "conflict";
@@ -43,7 +47,7 @@ export function kubePodApi(kc: KubeConfig): PodApi {
       }
     },
     async createEvent(namespace, event) {
-      await api.createNamespacedEvent({ namespace, body: event });
+      await api.createNamespacedEvent({ namespace, body: event }, deadline());
     },
   };
 }

@@ -12,6 +12,7 @@ import { pino } from "pino";
 import { sendJsonText } from "../src/http/json.ts";
 import { startTlsServer } from "../src/http/tls-server.ts";
 import { MAX_BODY_BYTES } from "../src/webhook/server.ts";
+import { WEBHOOK_LIMITS } from "../src/http/limits.ts";
 
 const { values } = parseArgs({
   options: {
@@ -50,4 +51,5 @@ await startTlsServer({
   keyFile: values["tls-key"] ?? "",
   handler: app,
   logger: pino({ level: "warn" }),
+  limits: WEBHOOK_LIMITS,
 });

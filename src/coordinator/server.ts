@@ -9,6 +9,7 @@ import { commitUpdate } from "../recovery/commit-client.ts";
 import type { Bundle } from "../state/bundle.ts";
 import { openStateHolder, type StateHolder } from "./state-holder.ts";
 import { userApi } from "./user-api.ts";
+import { applyLimits, PROBE_LIMITS, serverOptions, USER_API_LIMITS } from "../http/limits.ts";
 
 export interface CoordinatorOptions {
   stateDir: string;
@@ -44,8 +45,10 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
     commit: opts.commit ?? ((parent, bundle) => commitUpdate(commitUrl, parent, bundle)),
   });
 
-  const api = createServer(userApi(holder, logger));
+  const api = createServer(serverOptions(USER_API_LIMITS), userApi(holder, logger));
+  applyLimits(api, USER_API_LIMITS);
   const probes = createServer(
+    serverOptions(PROBE_LIMITS),
     probeListener({
       "/probe/startup": () => undefined,
       "/probe/liveness": () => undefined,
@@ -56,6 +59,7 @@ export async function startCoordinator(opts: CoordinatorOptions): Promise<Runnin
       },
     }),
   );
+  applyLimits(probes, PROBE_LIMITS);
   try {
     const apiPort = await listen(api, opts.apiPort, opts.host);
     const probePort = await listen(probes, opts.probePort, opts.host);

@@ -19,6 +19,7 @@ import { createController } from "./controller.ts";
 import { handlerMetrics } from "./metrics.ts";
 import { createHandlerApp } from "./server.ts";
 import { createHandlerService, handlerTokenVerifier } from "./service.ts";
+import { API_LIMITS } from "../http/limits.ts";
 
 export interface RunningHandler {
   /** The port actually bound (config.port may be 0). */
@@ -131,6 +132,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
     keyFile: config.tlsKeyFile,
     handler: app,
     logger,
+    limits: API_LIMITS,
   }).catch((err: unknown) => {
     cache.stop();
     heads.stop();

@@ -7,6 +7,7 @@ import { createServer, type Server } from "node:https";
 import { dirname } from "node:path";
 import type { RequestListener } from "node:http";
 import type { Logger } from "pino";
+import { applyLimits, serverOptions, type ServerLimits } from "./limits.ts";
 
 export interface TlsServerOptions {
   port: number;
@@ -15,6 +16,8 @@ export interface TlsServerOptions {
   keyFile: string;
   handler: RequestListener;
   logger: Logger;
+  /** Deadlines and the connection cap (limits.ts). */
+  limits: ServerLimits;
 }
 
 export interface TlsServer {
@@ -39,9 +42,8 @@ function readPair(certFile: string, keyFile: string): { cert: Buffer; key: Buffe
 
 export async function startTlsServer(opts: TlsServerOptions): Promise<TlsServer> {
   let current = readPair(opts.certFile, opts.keyFile);
-  const server = createServer({ ...current }, opts.handler);
-  // Keep-alive connections from the apiserver are reused for many reviews.
-  server.keepAliveTimeout = 65_000;
+  const server = createServer({ ...current, ...serverOptions(opts.limits) }, opts.handler);
+  applyLimits(server, opts.limits);
 
   const reload = (): boolean => {
     try {

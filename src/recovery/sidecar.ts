@@ -6,6 +6,7 @@ import { createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { requestJson } from "../http/client.ts";
 import { lazyListener } from "../http/lazy-listener.ts";
+import { API_LIMITS, applyLimits, PROBE_LIMITS, serverOptions } from "../http/limits.ts";
 import { close, listen } from "../http/listen.ts";
 import { probeListener } from "../http/probes.ts";
 import type { PodTokenVerifier } from "../identity/index.ts";
@@ -59,7 +60,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   let broken: string | undefined;
 
   const peerServer = createHttpsServer(
-    { cert: cert.certPem, key: cert.keyPem, minVersion: "TLSv1.3" },
+    { cert: cert.certPem, key: cert.keyPem, minVersion: "TLSv1.3", ...serverOptions(API_LIMITS) },
     // Loaded on the first peer request: most sidecars serve none for most of their lives.
     lazyListener(async () => {
       const { peerApi } = await import("./peer-api.ts");
@@ -73,14 +74,15 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
     }, logger),
   );
   // A peer that stalls mid-request must not hold a connection for minutes.
-  peerServer.headersTimeout = 10_000;
-  peerServer.requestTimeout = 30_000;
+  applyLimits(peerServer, API_LIMITS);
   const probeServer = createHttpServer(
+    serverOptions(PROBE_LIMITS),
     probeListener({
       "/startupz": () => (startup ? undefined : waiting),
       "/healthz": () => broken,
     }),
   );
+  applyLimits(probeServer, PROBE_LIMITS);
 
   const abort = new AbortController();
   let loops: Promise<unknown>[] = [];

@@ -7,6 +7,7 @@ import { watchHandlerCa, type HandlerCa } from "./handler-ca.ts";
 import { webhookMetrics } from "./metrics.ts";
 import { createWebhookApp } from "./server.ts";
 import type { InjectionParams } from "./sidecar.ts";
+import { WEBHOOK_LIMITS } from "../http/limits.ts";
 
 export interface RunningWebhook {
   /** The port actually bound (config.port may be 0). */
@@ -43,6 +44,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     keyFile: config.tlsKeyFile,
     handler: app,
     logger,
+    limits: WEBHOOK_LIMITS,
   }).catch((err: unknown) => {
     handlerCa?.close();
     throw err;

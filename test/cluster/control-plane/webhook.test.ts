@@ -11,6 +11,7 @@ import { RECOVERED_CONDITION } from "../../../src/names.ts";
 import { startTlsServer, type TlsServer } from "../../../src/http/tls-server.ts";
 import { createCa, issueServingCert } from "../../../webhook-certs/x509.ts";
 import { createNamespace, deleteNamespace, eventually, kubeConfig } from "../kube.ts";
+import { WEBHOOK_LIMITS } from "../../../src/http/limits.ts";
 
 const MUTATED = "test.coordinator-ha.io/mutated";
 
@@ -81,6 +82,7 @@ describe("kube-apiserver with a mutating webhook", () => {
       keyFile: join(dir, "tls.key"),
       handler,
       logger: pino({ level: "silent" }),
+      limits: WEBHOOK_LIMITS,
     });
     namespace = await createNamespace(kc, "webhook");
     const config = await admission.createMutatingWebhookConfiguration({

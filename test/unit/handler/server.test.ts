@@ -40,6 +40,7 @@ import {
   uidOf,
   withoutCondition,
 } from "./pods.ts";
+import { API_LIMITS } from "../../../src/http/limits.ts";
 
 interface Reply {
   status: number;
@@ -155,6 +156,7 @@ async function startServer(logger: Logger, namespaces?: string[]): Promise<TlsSe
     keyFile: join(dir, "tls.key"),
     handler: app,
     logger,
+    limits: API_LIMITS,
   });
 }
 

@@ -15,6 +15,7 @@ import {
   type CertificateAndKey,
   type CertificateAuthority,
 } from "../../../webhook-certs/x509.ts";
+import { API_LIMITS } from "../../../src/http/limits.ts";
 
 let dir: string;
 let ca: CertificateAuthority;
@@ -62,6 +63,7 @@ beforeAll(async () => {
     keyFile: join(dir, "tls.key"),
     handler: (_req, res) => res.end("ok"),
     logger,
+    limits: API_LIMITS,
   });
 });
 

@@ -81,3 +81,51 @@ export type PeerAccessRefusal =
  */
 export type PeerAccessResponse =
   { allowed: true } | { allowed: false; reason: PeerAccessRefusal; message: string };
+
+/** POST /v1/proposals: the sidecar proposes `digest` as the child of `parent` (the head it holds). */
+export interface ProposalRequest {
+  digest: string;
+  /** The committed head it replaces; null for the first state of the StatefulSet. */
+  parent: string | null;
+  /** SHA-256 (hex) of the proposer's peer API certificate: the others stage the bundle from it. */
+  certSha256: string;
+}
+
+/** POST /v1/holds: the caller staged the proposed bundle (digest-checked) and holds it. */
+export interface HoldRequest {
+  digest: string;
+}
+
+/** A pending proposal as GET /v1/head shows it: where to stage it from. */
+export interface ProposalView {
+  digest: string;
+  parent: string | null;
+  by: string;
+  ip: string;
+  port: number;
+  certSha256: string;
+  expiresAt: string;
+  /** The pods that hold it so far. */
+  holders: string[];
+}
+
+export interface CommittedView {
+  digest: string;
+  parent: string | null;
+  by: string;
+  at: string;
+}
+
+/** GET /v1/head (and the 202 of a proposal, and the refusals of the head). */
+export interface HeadResponse {
+  committed: CommittedView | null;
+  proposal: ProposalView | null;
+  /** Holders needed to commit. */
+  quorum: number;
+}
+
+/** A 409 of the head: why, in words and as a code, and the head the caller should follow. */
+export interface HeadRefusalBody extends ErrorBody {
+  reason: string;
+  head: string | null;
+}

@@ -28,6 +28,8 @@ export interface HandlerMetrics {
   staleTime(seconds: number): void;
   /** A write of a StateHead that lost a race (409) and was decided again. */
   headConflict(): void;
+  /** POST /v1/proposals, POST /v1/holds, GET /v1/head by outcome; "head": refused by the head's rules. */
+  headRequest(call: "proposal" | "hold" | "head", outcome: "answered" | "refused", reason: string): void;
 }
 
 export function handlerMetrics(registry: Registry, cachedPods: () => number): HandlerMetrics {
@@ -83,6 +85,12 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
     help: "StateHead writes that lost a compare-and-swap race to another writer and were decided again.",
     registers: [registry],
   });
+  const headRequests = new Counter({
+    name: "coordinator_ha_handler_head_requests_total",
+    help: 'POST /v1/proposals, POST /v1/holds and GET /v1/head by call, outcome and reason ("head": refused by the rules of the head).',
+    labelNames: ["call", "outcome", "reason"] as const,
+    registers: [registry],
+  });
   new Gauge({
     name: "coordinator_ha_handler_cached_pods",
     help: "Selected pods in the handler's watch cache.",
@@ -116,5 +124,6 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
     commitLatency: (seconds) => commitLatency.observe(seconds),
     staleTime: (seconds) => staleTime.observe(seconds),
     headConflict: () => headConflicts.inc(),
+    headRequest: (call, outcome, reason) => headRequests.inc({ call, outcome, reason }),
   };
 }

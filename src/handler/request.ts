@@ -1,7 +1,7 @@
 // Validates the body of POST /v1/recovered (RecoveredRequest in api.ts) before anything
 // else looks at it. Unknown fields are refused: a sidecar and its handler ship in the same
 // image, so an unexpected field is a bug or an attack, not a newer client.
-import type { PeerAccessRequest, RecoveredRequest } from "./api.ts";
+import type { HoldRequest, PeerAccessRequest, ProposalRequest, RecoveredRequest } from "./api.ts";
 import { CERT_SHA256_PATTERN, DIGEST_PATTERN } from "./condition.ts";
 
 const FIELDS = ["digest", "source", "certSha256"];
@@ -76,5 +76,99 @@ export function parsePeerAccessRequest(text: string): ParsedPeerAccess {
       uid,
       serviceAccount: serviceAccount as string,
     },
+  };
+}
+
+export type Parsed<T> = { ok: true; request: T } | { ok: false; message: string };
+
+/** An object with exactly `fields` (a subset may be optional), or the reason it is not. */
+function objectWith(text: string, fields: string[], shape: string): Parsed<Record<string, unknown>> {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { ok: false, message: "body is not valid JSON" };
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    return { ok: false, message: `body must be a JSON object ${shape}` };
+  }
+  const unknown = Object.keys(body).filter((k) => !fields.includes(k));
+  if (unknown.length > 0) return { ok: false, message: `unknown field(s): ${unknown.join(", ")}` };
+  return { ok: true, request: body as Record<string, unknown> };
+}
+
+const DIGEST_RULE = 'must be "sha256:" followed by 64 lower-case hex digits';
+
+export function parseProposalRequest(text: string): Parsed<ProposalRequest> {
+  const parsed = objectWith(text, ["digest", "parent", "certSha256"], "{digest, parent, certSha256}");
+  if (!parsed.ok) return parsed;
+  const { digest, parent, certSha256 } = parsed.request;
+  if (typeof digest !== "string" || !DIGEST_PATTERN.test(digest)) {
+    return { ok: false, message: `digest ${DIGEST_RULE}` };
+  }
+  if (parent !== null && (typeof parent !== "string" || !DIGEST_PATTERN.test(parent))) {
+    return {
+      ok: false,
+      message: `parent must be null (the first state) or a digest that ${DIGEST_RULE.slice(5)}`,
+    };
+  }
+  if (parent === digest)
+    return { ok: false, message: "parent and digest are the same state: nothing to update" };
+  if (typeof certSha256 !== "string" || !CERT_SHA256_PATTERN.test(certSha256)) {
+    return { ok: false, message: "certSha256 must be 64 lower-case hex digits" };
+  }
+  return { ok: true, request: { digest, parent, certSha256 } };
+}
+
+export function parseHoldRequest(text: string): Parsed<HoldRequest> {
+  const parsed = objectWith(text, ["digest"], "{digest}");
+  if (!parsed.ok) return parsed;
+  const { digest } = parsed.request;
+  if (typeof digest !== "string" || !DIGEST_PATTERN.test(digest)) {
+    return { ok: false, message: `digest ${DIGEST_RULE}` };
+  }
+  return { ok: true, request: { digest } };
+}
+
+export interface HeadQuery {
+  /** The committed digest the caller knows ("" for none). */
+  known: string;
+  /** The proposal digest the caller knows ("" for none). */
+  proposal: string;
+  waitSeconds: number;
+}
+
+export const MAX_WAIT_SECONDS = 30;
+
+/** The query of GET /v1/head; each value given once at most. */
+export function parseHeadQuery(query: Record<string, unknown>): Parsed<HeadQuery> {
+  const one = (name: string): string | undefined | false => {
+    const value = query[name];
+    if (value === undefined) return undefined;
+    return typeof value === "string" ? value : false;
+  };
+  const unknown = Object.keys(query).filter((k) => !["known", "proposal", "waitSeconds"].includes(k));
+  if (unknown.length > 0) return { ok: false, message: `unknown query parameter(s): ${unknown.join(", ")}` };
+  const known = one("known");
+  const proposal = one("proposal");
+  const wait = one("waitSeconds");
+  for (const [name, value] of [
+    ["known", known],
+    ["proposal", proposal],
+  ] as const) {
+    if (value === false) return { ok: false, message: `${name} given more than once` };
+    if (value && !DIGEST_PATTERN.test(value))
+      return { ok: false, message: `${name} ${DIGEST_RULE}, or empty` };
+  }
+  if (
+    wait === false ||
+    (wait !== undefined && !/^\d{1,2}$/.test(wait)) ||
+    Number(wait ?? 0) > MAX_WAIT_SECONDS
+  ) {
+    return { ok: false, message: `waitSeconds must be a whole number from 0 to ${MAX_WAIT_SECONDS}` };
+  }
+  return {
+    ok: true,
+    request: { known: known || "", proposal: proposal || "", waitSeconds: Number(wait ?? 0) },
   };
 }

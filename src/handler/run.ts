@@ -13,6 +13,8 @@ import { kubeNamespacedPodListWatch, kubePodListWatch } from "../kube/pod-list-w
 import { kubePodApi } from "../kube/pods.ts";
 import { kubeStateHeadApi, kubeStateHeadListWatch, type StateHeadObject } from "../kube/state-heads.ts";
 import { headStore } from "./head/store.ts";
+import { createHeadCalls, HeadChanges } from "./head-calls.ts";
+import { kubeStatefulSetApi } from "../kube/statefulsets.ts";
 import { conditionWriter } from "./condition-writer.ts";
 import type { HandlerConfig } from "./config.ts";
 import { createController } from "./controller.ts";
@@ -78,6 +80,18 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
     : startPodCache({ source: kubePodListWatch(kc, selector), listener, logger });
   // The StateHeads of the same namespaces: a new head makes pods stale, a proposal may be
   // abandoned, and the long-poll of GET /v1/head wakes up.
+  const changes = new HeadChanges();
+  const headListener: PodCacheListener<StateHeadObject> = {
+    changed: (object, previous) => {
+      controller.heads.changed(object, previous);
+      changes.changed(object.metadata?.namespace ?? "", object.metadata?.name ?? "");
+    },
+    deleted: (object) => {
+      controller.heads.deleted(object);
+      changes.changed(object.metadata?.namespace ?? "", object.metadata?.name ?? "");
+    },
+    relisted: () => controller.heads.relisted(),
+  };
   const headLogger = (namespace?: string) =>
     namespace
       ? logger.child({ watchNamespace: namespace, watch: "stateheads" })
@@ -89,7 +103,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
             namespace,
             startPodCache<StateHeadObject>({
               source: kubeStateHeadListWatch(kc, namespace),
-              listener: controller.heads,
+              listener: headListener,
               logger: headLogger(namespace),
               noun: "StateHead",
             }),
@@ -98,7 +112,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
       )
     : startPodCache<StateHeadObject>({
         source: kubeStateHeadListWatch(kc),
-        listener: controller.heads,
+        listener: headListener,
         logger: headLogger(),
         noun: "StateHead",
       });
@@ -112,6 +126,14 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
     pods,
     writer,
     store,
+    headCalls: createHeadCalls({
+      store,
+      statefulSets: kubeStatefulSetApi(kc),
+      cache,
+      changes,
+      metrics,
+      logger,
+    }),
     metrics,
     logger,
   });

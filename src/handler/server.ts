@@ -76,6 +76,33 @@ export function createHandlerApp(opts: HandlerAppOptions): express.Express {
     },
     bodyProblem,
   );
+  app.post(
+    "/v1/proposals",
+    authenticated("proposal"),
+    rawBody(MAX_BODY_BYTES),
+    async (req: Request, res: Response) => {
+      const answer = await service.propose(who(res), text(req));
+      res.status(answer.status).json(answer.body);
+    },
+    bodyProblem,
+  );
+  app.post(
+    "/v1/holds",
+    authenticated("hold"),
+    rawBody(MAX_BODY_BYTES),
+    async (req: Request, res: Response) => {
+      const answer = await service.hold(who(res), text(req));
+      res.status(answer.status).json(answer.body);
+    },
+    bodyProblem,
+  );
+  app.get("/v1/head", authenticated("head"), async (req: Request, res: Response) => {
+    // The long-poll ends early when the caller hangs up.
+    const gone = new AbortController();
+    res.on("close", () => gone.abort());
+    const answer = await service.head(who(res), req.query as Record<string, unknown>, gone.signal);
+    if (!res.writableEnded && !gone.signal.aborted) res.status(answer.status).json(answer.body);
+  });
   app.use(healthRoutes(opts.readiness));
   app.get("/metrics", metricsRoute(opts.registry));
   app.use(
@@ -83,6 +110,9 @@ export function createHandlerApp(opts: HandlerAppOptions): express.Express {
       "/v1/recovered": ["POST"],
       "/v1/peers": ["GET"],
       "/v1/peer-access": ["POST"],
+      "/v1/proposals": ["POST"],
+      "/v1/holds": ["POST"],
+      "/v1/head": ["GET"],
       "/healthz": ["GET"],
       "/readyz": ["GET"],
       "/metrics": ["GET"],

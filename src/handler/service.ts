@@ -23,15 +23,24 @@ import type { HandlerMetrics } from "./metrics.ts";
 import { selectPeers } from "./peers.ts";
 import { refuse, refusalStatus, type Refusal } from "./reasons.ts";
 import { decidePeerAccess } from "./peer-access.ts";
-import { parsePeerAccessRequest, parseRecoveredRequest } from "./request.ts";
+import type { HeadAnswer, HeadCaller, HeadCalls } from "./head-calls.ts";
+import {
+  parseHeadQuery,
+  parseHoldRequest,
+  parsePeerAccessRequest,
+  parseProposalRequest,
+  parseRecoveredRequest,
+  type Parsed,
+} from "./request.ts";
 
 export interface Answer {
   status: number;
-  body: RecoveredResponse | PeersResponse | PeerAccessResponse | ErrorBody;
+  body: RecoveredResponse | PeersResponse | PeerAccessResponse | ErrorBody | HeadAnswer["body"];
 }
 
 /** The calls of the API, for log lines and metrics. */
-export type Call = "confirmation" | "peers" | "peer-access";
+export type Call = "confirmation" | "peers" | "peer-access" | HeadCall;
+export type HeadCall = "proposal" | "hold" | "head";
 
 /** Who is calling (the token's pod), or the refusal to send without reading the body. */
 export type Authenticated = { ok: true; who: PodIdentity } | { ok: false; answer: Answer };
@@ -47,6 +56,10 @@ export interface HandlerService {
   peers(who: PodIdentity): Promise<Answer>;
   /** May the pod named in `body` receive the state from the caller (a peer)? */
   peerAccess(who: PodIdentity, body: string): Promise<Answer>;
+  propose(who: PodIdentity, body: string): Promise<Answer>;
+  hold(who: PodIdentity, body: string): Promise<Answer>;
+  /** `gone` aborts when the caller hangs up (the long-poll ends). */
+  head(who: PodIdentity, query: Record<string, unknown>, gone: AbortSignal): Promise<Answer>;
 }
 
 export interface HandlerServiceOptions {
@@ -60,6 +73,8 @@ export interface HandlerServiceOptions {
   writer: ConditionWriter;
   /** The StateHeads, read live and written by compare-and-swap. */
   store: HeadStore;
+  /** POST /v1/proposals, POST /v1/holds, GET /v1/head. */
+  headCalls: HeadCalls;
   metrics: HandlerMetrics;
   logger: Logger;
   now?: () => Date;
@@ -87,7 +102,8 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
     const status = refusalStatus[refusal.reason];
     if (call === "confirmation") metrics.confirmation("refused", refusal.reason);
     else if (call === "peers") metrics.peersRequest("refused", refusal.reason);
-    else metrics.peerAccess("refused", refusal.reason);
+    else if (call === "peer-access") metrics.peerAccess("refused", refusal.reason);
+    else metrics.headRequest(call, "refused", refusal.reason);
     logger.warn({ ...fieldsOf(who), call, status, reason: refusal.reason, ...detail }, refusal.message);
     return { status, body: { error: refusal.message } };
   };
@@ -119,6 +135,31 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
 
   const notSynced = (): Refusal =>
     refuse("not_synced", `the handler's pod cache is not synced (${opts.cache.problem() ?? "stale"}); retry`);
+
+  /** The head calls: the same checks of the caller as a confirmation, then head-calls.ts. */
+  const headCall = async <T>(
+    call: HeadCall,
+    who: PodIdentity,
+    parsed: Parsed<T>,
+    run: (caller: HeadCaller, request: T) => Promise<HeadAnswer | Refusal>,
+  ): Promise<Answer> => {
+    const unwatched = checkWatched(who, opts.namespaces);
+    if (unwatched) return refused(call, who, unwatched);
+    if (!parsed.ok) return refused(call, who, refuse("bad_request", parsed.message));
+    // Holders and proposers count only as live pods, which the cache knows.
+    if (!opts.cache.synced()) return refused(call, who, notSynced());
+    const caller = await livePod(who);
+    if (!isCallerCheck(caller)) return refused(call, who, caller);
+    if (!caller.ok) return refused(call, who, caller.refusal);
+    const answer = await run(caller, parsed.request);
+    if (!("status" in answer)) return refused(call, who, answer);
+    metrics.headRequest(
+      call,
+      answer.status < 300 ? "answered" : "refused",
+      answer.status < 300 ? "" : "head",
+    );
+    return answer;
+  };
 
   return {
     async authenticate(call, authorization) {
@@ -247,6 +288,19 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
         body: { namespace: who.namespace, statefulSet: caller.statefulSet.name, peers, head: { digest } },
       };
     },
+
+    propose: (who, body) =>
+      headCall("proposal", who, parseProposalRequest(body), (caller, request) =>
+        opts.headCalls.propose(caller, request),
+      ),
+    hold: (who, body) =>
+      headCall("hold", who, parseHoldRequest(body), (caller, request) =>
+        opts.headCalls.hold(caller, request),
+      ),
+    head: (who, query, gone) =>
+      headCall("head", who, parseHeadQuery(query), (caller, request) =>
+        opts.headCalls.head(caller, request, gone),
+      ),
 
     async peerAccess(who, body) {
       const unwatched = checkWatched(who, opts.namespaces);

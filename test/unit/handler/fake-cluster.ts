@@ -7,8 +7,10 @@ import { headObject, type HeadSpec } from "../../../src/handler/head/state-head.
 import { headStore, type HeadStore } from "../../../src/handler/head/store.ts";
 import type { PodCache } from "../../../src/kube/pod-cache.ts";
 import type { StateHeadApi, StateHeadObject } from "../../../src/kube/state-heads.ts";
+import type { StatefulSetApi } from "../../../src/kube/statefulsets.ts";
 import type { PatchResult, PodApi } from "../../../src/kube/pods.ts";
 import { RECOVERED_CONDITION } from "../../../src/names.ts";
+import { STATEFULSET_UID } from "./pods.ts";
 
 interface StatusPatch {
   metadata: { uid?: string; resourceVersion?: string };
@@ -75,6 +77,22 @@ export class FakeCluster {
   };
 
   readonly store: HeadStore = headStore(this.headApi);
+
+  /** The StatefulSet "coordinator" (every fixture pod's owner). */
+  replicas = 2;
+  quorumAnnotation: string | undefined;
+  readonly statefulSets: StatefulSetApi = {
+    get: async (_namespace, name) =>
+      name === "coordinator"
+        ? {
+            uid: STATEFULSET_UID,
+            replicas: this.replicas,
+            annotations: (this.quorumAnnotation
+              ? { "coordinator-ha.io/quorum": this.quorumAnnotation }
+              : {}) as Record<string, string>,
+          }
+        : undefined,
+  };
 
   /** The StateHead watch cache: always up to date unless a test says otherwise. */
   headsSynced = true;

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { PeersResponse, RecoveredResponse } from "../../../src/handler/api.ts";
 import { conditionWriter } from "../../../src/handler/condition-writer.ts";
 import { handlerMetrics } from "../../../src/handler/metrics.ts";
+import { createHeadCalls, HeadChanges } from "../../../src/handler/head-calls.ts";
 import { AWAITING_NO_PEER } from "../../../src/handler/reconcile.ts";
 import { createHandlerApp, MAX_BODY_BYTES } from "../../../src/handler/server.ts";
 import { createHandlerService, handlerTokenVerifier } from "../../../src/handler/service.ts";
@@ -55,6 +56,7 @@ let server: TlsServer;
 /** The same handler with --namespace default. */
 let restricted: TlsServer;
 let cluster: FakeCluster;
+const headChanges = new HeadChanges();
 const logs: Record<string, unknown>[] = [];
 
 function send(
@@ -140,6 +142,14 @@ async function startServer(logger: Logger, namespaces?: string[]): Promise<TlsSe
     pods: cluster.api,
     writer: conditionWriter({ pods: cluster.api, logger, metrics, instance: "handler-test-0" }),
     store: cluster.store,
+    headCalls: createHeadCalls({
+      store: cluster.store,
+      statefulSets: cluster.statefulSets,
+      cache: cluster.cache,
+      changes: headChanges,
+      metrics,
+      logger,
+    }),
     metrics,
     logger,
   });
@@ -173,6 +183,8 @@ beforeEach(() => {
   cluster.isSynced = true;
   cluster.beforePatch = undefined;
   cluster.beforeHeadWrite = undefined;
+  cluster.replicas = 2;
+  cluster.quorumAnnotation = undefined;
   cluster.heads.clear();
   cluster.setHead("default", headWith([memberOf(coordinatorPod(0))]));
   cluster.add(
@@ -754,7 +766,135 @@ describe("health and metrics", () => {
     const reply = await send("GET", "/v1/recovered");
     expect(reply.status).toBe(405);
     expect(reply.json["error"]).toBe(
-      "GET is not allowed on /v1/recovered; this server has POST /v1/recovered, GET /v1/peers, POST /v1/peer-access, GET /healthz, GET /readyz and GET /metrics",
+      "GET is not allowed on /v1/recovered; this server has POST /v1/recovered, GET /v1/peers, POST /v1/peer-access, POST /v1/proposals, POST /v1/holds, GET /v1/head, GET /healthz, GET /readyz and GET /metrics",
     );
+  });
+});
+
+describe("the head: POST /v1/proposals, POST /v1/holds, GET /v1/head", () => {
+  const NEW = `sha256:${"cd".repeat(32)}`;
+  const propose = async (ordinal: number, body: object) =>
+    send("POST", "/v1/proposals", { token: await tokenFor(ordinal), body: JSON.stringify(body) });
+  const hold = async (ordinal: number, digest: string) =>
+    send("POST", "/v1/holds", { token: await tokenFor(ordinal), body: JSON.stringify({ digest }) });
+  beforeEach(() => {
+    // Three replicas: the quorum is 2. coordinator-1 and -2 hold the head too.
+    cluster.replicas = 3;
+    cluster.add(coordinatorPod(2));
+    cluster.setHead("default", headWith([0, 1, 2].map((n) => memberOf(coordinatorPod(n)))));
+  });
+
+  it("accepts a child of the head (202, the proposal with its proposer's address), commits it at the quorum", async () => {
+    const proposed = await propose(1, { digest: NEW, parent: DIGEST, certSha256: CERT });
+    expect(proposed.status).toBe(202);
+    expect(proposed.json).toMatchObject({
+      committed: { digest: DIGEST },
+      proposal: {
+        digest: NEW,
+        parent: DIGEST,
+        by: "coordinator-1",
+        ip: "10.244.0.13",
+        port: 7443,
+        holders: ["coordinator-1"],
+      },
+      quorum: 2,
+    });
+    expect(await propose(1, { digest: NEW, parent: DIGEST, certSha256: CERT })).toMatchObject({
+      status: 202,
+    });
+    const held = await hold(2, NEW);
+    expect(held).toMatchObject({ status: 200, json: { committed: true } });
+    expect(cluster.head("default", "coordinator")).toMatchObject({
+      committed: { digest: NEW, parent: DIGEST, by: "coordinator-1" },
+      history: [DIGEST, NEW],
+      proposal: null,
+    });
+    const commit = logs.find((l) => l["decision"] === "commit");
+    expect(commit).toMatchObject({
+      digest: NEW,
+      parent: DIGEST,
+      holders: ["coordinator-1", "coordinator-2"],
+    });
+    const text = String((await send("GET", "/metrics")).json["text"]);
+    expect(text).toMatch(/coordinator_ha_handler_commits_total\{outcome="committed",reason=""\} [1-9]/);
+    expect(text).toMatch(/coordinator_ha_handler_commit_latency_seconds_count [1-9]/);
+  });
+
+  it("refuses concurrent, stale and sibling proposals with 409, the reason and the head", async () => {
+    expect(await propose(1, { digest: NEW, parent: DIGEST, certSha256: CERT })).toMatchObject({
+      status: 202,
+    });
+    const concurrent = await propose(2, {
+      digest: `sha256:${"ef".repeat(32)}`,
+      parent: DIGEST,
+      certSha256: CERT,
+    });
+    expect(concurrent).toMatchObject({ status: 409, json: { reason: "update_in_progress", head: DIGEST } });
+    expect(String(concurrent.json["error"])).toContain("coordinator-1 is committing sha256:cdcdcdcdcdcd…");
+    const sibling = await propose(2, { digest: NEW, parent: `sha256:${"01".repeat(32)}`, certSha256: CERT });
+    expect(sibling).toMatchObject({ status: 409 });
+    const line = logs.find((l) => l["decision"] === "propose" && l["outcome"] === "refused");
+    expect(line).toMatchObject({ digest: `sha256:${"ef".repeat(32)}`, head: DIGEST, pod: "coordinator-2" });
+  });
+
+  it("refuses a hold of nothing pending with 409 no_proposal", async () => {
+    expect(await hold(2, NEW)).toMatchObject({ status: 409, json: { reason: "no_proposal", head: DIGEST } });
+  });
+
+  it("counts the quorum from the StatefulSet's annotation", async () => {
+    cluster.quorumAnnotation = "1";
+    const proposed = await propose(1, { digest: NEW, parent: DIGEST, certSha256: CERT });
+    expect(proposed).toMatchObject({
+      status: 200,
+      json: { committed: { digest: NEW }, proposal: null, quorum: 1 },
+    });
+  });
+
+  it("answers GET /v1/head at once when it differs, else when it changes", async () => {
+    const now = await send("GET", `/v1/head?known=&proposal=&waitSeconds=5`, { token: await tokenFor(2) });
+    expect(now).toMatchObject({
+      status: 200,
+      json: { committed: { digest: DIGEST }, proposal: null, quorum: 2 },
+    });
+    const started = Date.now();
+    const waiting = send("GET", `/v1/head?known=${DIGEST}&proposal=&waitSeconds=20`, {
+      token: await tokenFor(2),
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    await propose(1, { digest: NEW, parent: DIGEST, certSha256: CERT });
+    headChanges.changed("default", "coordinator");
+    const woke = await waiting;
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(woke).toMatchObject({ status: 200, json: { proposal: { digest: NEW, by: "coordinator-1" } } });
+  });
+
+  it("returns after waitSeconds when nothing changes", async () => {
+    const same = await send("GET", `/v1/head?known=${DIGEST}&waitSeconds=1`, { token: await tokenFor(2) });
+    expect(same).toMatchObject({ status: 200, json: { committed: { digest: DIGEST } } });
+  });
+
+  it.each([
+    ["/v1/head?waitSeconds=31", /waitSeconds must be a whole number from 0 to 30/],
+    ["/v1/head?known=abc", /known must be "sha256:"/],
+    ["/v1/head?since=1", /unknown query parameter\(s\): since/],
+  ])("refuses GET %s with 400", async (path, message) => {
+    const reply = await send("GET", path, { token: await tokenFor(2) });
+    expect(reply.status).toBe(400);
+    expect(String(reply.json["error"])).toMatch(message);
+  });
+
+  it.each([
+    [{ digest: NEW, parent: DIGEST }, /certSha256/],
+    [{ digest: NEW, parent: NEW, certSha256: CERT }, /nothing to update/],
+    [{ digest: NEW, parent: DIGEST, certSha256: CERT, extra: 1 }, /unknown field/],
+  ])("refuses the proposal %j with 400", async (body, message) => {
+    const reply = await propose(1, body);
+    expect(reply.status).toBe(400);
+    expect(String(reply.json["error"])).toMatch(message);
+  });
+
+  it("refuses a caller without a token before anything", async () => {
+    const reply = await send("POST", "/v1/proposals", { body: "{}" });
+    expect(reply.status).toBe(401);
   });
 });

@@ -58,6 +58,18 @@ export const USER_API_LIMITS: ServerLimits = {
   maxConnections: 256,
 };
 
+/**
+ * The sidecar's local commit API: the app on loopback sends up to a whole bundle, and the
+ * answer waits for the quorum (up to 70 s) without a byte on the wire meanwhile.
+ */
+export const COMMIT_API_LIMITS: ServerLimits = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+  idleTimeoutMs: 120_000,
+  maxConnections: 16,
+};
+
 /** The kubelet's probes: one small request each. */
 export const PROBE_LIMITS: ServerLimits = {
   headersTimeoutMs: 5_000,

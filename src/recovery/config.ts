@@ -9,6 +9,7 @@ import {
   PEER_TOKEN_AUDIENCE,
   PEER_TOKEN_FILE,
   SIDECAR_PROBE_PORT,
+  COMMIT_PORT,
   TOKEN_FILE,
 } from "../names.ts";
 import { statefulSetOf } from "./peer-authz.ts";
@@ -29,6 +30,8 @@ export interface SidecarConfig {
   peerTokenFile: string;
   peerPort: number;
   probePort: number;
+  /** The local commit API, on 127.0.0.1 only. */
+  commitPort: number;
   /** The app's readiness endpoint; undefined means "state present" stands for "app ready". */
   appReadinessUrl: URL | undefined;
 }
@@ -113,6 +116,7 @@ export function parseSidecarConfig(env: NodeJS.ProcessEnv): SidecarConfig {
   };
   const peerPort = port(SidecarEnv.peerPort, PEER_PORT);
   const probePort = port(SidecarEnv.probePort, SIDECAR_PROBE_PORT);
+  const commitPort = port(SidecarEnv.commitPort, COMMIT_PORT);
 
   let appReadinessUrl: URL | undefined;
   const readinessText = value(SidecarEnv.appReadinessUrl);
@@ -139,6 +143,7 @@ export function parseSidecarConfig(env: NodeJS.ProcessEnv): SidecarConfig {
     peerTokenFile,
     peerPort,
     probePort,
+    commitPort,
     appReadinessUrl,
   };
 }

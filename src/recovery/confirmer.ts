@@ -16,6 +16,11 @@ export interface ConfirmerDeps {
   /** The peer that state `digest` came from, null when it was initialized in this pod. */
   sourceOf(digest: string): Promise<string | null>;
   confirm(request: RecoveredRequest): Promise<ConfirmAnswer>;
+  /**
+   * Whether a confirmation of `digest` can be right now (updater.ts): not while a state the
+   * app wrote waits to be committed. Default: always.
+   */
+  confirmable?(digest: string): boolean;
   certSha256: string;
   logger: Logger;
   now?: () => number;
@@ -85,6 +90,11 @@ export async function runConfirmer(
     const wasReady = memory.wasReady;
     memory.wasReady = ready;
     if (!due || digest === undefined) return timings.pollMs;
+    if (deps.confirmable && !deps.confirmable(digest)) {
+      // Looked at again next time: `wasReady` must not hide the first confirmation.
+      memory.wasReady = wasReady;
+      return timings.pollMs;
+    }
 
     const request: RecoveredRequest = {
       digest,

@@ -44,17 +44,22 @@ export async function readToken(file: string): Promise<string> {
   return token;
 }
 
-export function handlerClient(config: SidecarConfig): HandlerClient {
-  const call = async (method: "GET" | "POST", path: string, body?: unknown) =>
+/** One authenticated call to the handler; throws RequestError when there is no answer. */
+export function handlerCall(config: SidecarConfig) {
+  return async (method: "GET" | "POST", path: string, body?: unknown, timeoutMs = TIMEOUT_MS) =>
     requestJson({
       url: new URL(path, config.handlerUrl),
       method,
       headers: { authorization: `Bearer ${await readToken(config.tokenFile)}` },
       body,
       ca: config.handlerCa,
-      timeoutMs: TIMEOUT_MS,
+      timeoutMs,
       maxResponseBytes: MAX_RESPONSE_BYTES,
     });
+}
+
+export function handlerClient(config: SidecarConfig): HandlerClient {
+  const call = handlerCall(config);
 
   return {
     async peers() {

@@ -1,7 +1,9 @@
 // The sidecar's peer API (HTTPS on the cha-peer port, self-signed certificate that peers pin):
 //
 //   POST /v1/state  Authorization: Bearer <pod-bound token, audience coordinator-ha-peer>
-//                   {"publicKey": <P-256 JWK>}
+//                   {"publicKey": <P-256 JWK>, "digest"?: "sha256:…"}
+//     without digest: the live state; with it: that state, live or staged here (a proposal
+//     that other pods stage from its proposer before it is committed)
 //     200 {"digest": "sha256:…", "jwe": "<compact JWE of the bundle, to publicKey>"}
 //     401 bad token, 403 not a live member, 400 bad key, 409 no state here,
 //     503 cannot verify now (issuer keys or the handler unreachable)
@@ -18,7 +20,7 @@ import { closeAfterAnswer, rawBody } from "../http/body.ts";
 import { errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import { IdentityError, type PodIdentity, type PodTokenVerifier } from "../identity/index.ts";
 import { PEER_TOKEN_AUDIENCE } from "../names.ts";
-import { encodeBundle, digestOf, type Bundle } from "../state/bundle.ts";
+import { encodeBundle, digestOf, isDigest, type Bundle } from "../state/bundle.ts";
 import { authorizePeer } from "./peer-authz.ts";
 import { recipientKey, sealBundle, TransferError } from "./transfer.ts";
 
@@ -37,8 +39,11 @@ export interface PeerApiOptions {
   verifier: PodTokenVerifier;
   /** Asks the handler whether the caller is a live member of this pod's StatefulSet. */
   checkMember: (caller: PodIdentity) => Promise<MemberCheck>;
-  /** This pod's state now; undefined (or an empty bundle) when it holds none. */
-  readState: () => Promise<Bundle | undefined>;
+  /**
+   * This pod's state now, or with `digest` the state of that digest (live or staged);
+   * undefined (or an empty bundle) when it holds none.
+   */
+  readState: (digest?: string) => Promise<Bundle | undefined>;
   logger: Logger;
 }
 
@@ -119,9 +124,14 @@ export function peerApi(opts: PeerApiOptions): express.Express {
       refuse(req, res, 400, 'expected a JSON body {"publicKey": <EC P-256 JWK>}', who);
       return;
     }
-    const unknown = Object.keys(body).filter((k) => k !== "publicKey");
+    const unknown = Object.keys(body).filter((k) => k !== "publicKey" && k !== "digest");
     if (unknown.length > 0) {
       refuse(req, res, 400, `unknown field(s): ${unknown.join(", ").slice(0, 200)}`, who);
+      return;
+    }
+    const wanted = (body as { digest?: unknown }).digest;
+    if (wanted !== undefined && !isDigest(wanted)) {
+      refuse(req, res, 400, "digest must be sha256:<64 hex>", who);
       return;
     }
     let recipient;
@@ -132,13 +142,23 @@ export function peerApi(opts: PeerApiOptions): express.Express {
       refuse(req, res, 400, err.message, who);
       return;
     }
-    const bundle = await opts.readState();
+    const bundle = await opts.readState(wanted);
     if (!bundle || bundle.files.length === 0) {
-      refuse(req, res, 409, "this pod holds no state (yet)", who);
+      refuse(
+        req,
+        res,
+        409,
+        `this pod holds ${wanted === undefined ? "no state (yet)" : `no state ${wanted}`}`,
+        who,
+      );
       return;
     }
     const encoding = encodeBundle(bundle);
     const digest = digestOf(encoding);
+    if (wanted !== undefined && digest !== wanted) {
+      refuse(req, res, 409, `this pod holds no state ${wanted}`, who);
+      return;
+    }
     const jwe = await sealBundle(encoding, recipient);
     logger.info({ ...who, digest }, "served the state to a peer");
     res.json({ digest, jwe });

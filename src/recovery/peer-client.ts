@@ -14,14 +14,15 @@ export class PeerError extends Error {
   override name = "PeerError";
 }
 
-export async function fetchFromPeer(peer: Peer, token: string): Promise<Bundle> {
+/** `staged`: ask for `peer.digest` by name (a proposal the peer has staged, not yet live). */
+export async function fetchFromPeer(peer: Peer, token: string, staged = false): Promise<Bundle> {
   const key = await ephemeralKey();
   const host = isIPv6(peer.ip) ? `[${peer.ip}]` : peer.ip;
   const res = await requestJson({
     url: new URL(`https://${host}:${peer.port}/v1/state`),
     method: "POST",
     headers: { authorization: `Bearer ${token}` },
-    body: { publicKey: key.publicJwk },
+    body: staged ? { publicKey: key.publicJwk, digest: peer.digest } : { publicKey: key.publicJwk },
     pinSha256: peer.certSha256,
     timeoutMs: TIMEOUT_MS,
     maxResponseBytes: MAX_JWE_LENGTH + 4096,

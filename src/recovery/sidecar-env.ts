@@ -27,6 +27,11 @@ export const SidecarEnv = {
   /** Port of the sidecar's own probes (HTTP): /startupz, /healthz. */
   probePort: "CHA_PROBE_PORT",
   /**
+   * Port of the local commit API on 127.0.0.1 (default 7445). The webhook does not set it: the
+   * app and the sidecar share the pod's loopback, and the app knows the fixed port.
+   */
+  commitPort: "CHA_COMMIT_PORT",
+  /**
    * URL of the app's readiness endpoint, derived from the first app container's
    * readinessProbe (httpGet) at injection time; empty when the app has none, and then the
    * state's presence in the state directory stands for "the app holds it".

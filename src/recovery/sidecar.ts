@@ -1,12 +1,13 @@
-// Wires the recovery sidecar: the peer API, the probes, the recovery loop and the
-// confirmer, over the state directory, the handler and the app's readiness endpoint.
+// Wires the recovery sidecar: the peer API, the probes, the local commit API, the recovery
+// loop, the updater and the confirmer, over the state directory, the handler and the app's
+// readiness endpoint.
 import { stat } from "node:fs/promises";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { requestJson } from "../http/client.ts";
 import { lazyListener } from "../http/lazy-listener.ts";
-import { API_LIMITS, applyLimits, PROBE_LIMITS, serverOptions } from "../http/limits.ts";
+import { API_LIMITS, applyLimits, COMMIT_API_LIMITS, PROBE_LIMITS, serverOptions } from "../http/limits.ts";
 import { close, listen } from "../http/listen.ts";
 import { probeListener } from "../http/probes.ts";
 import type { PodTokenVerifier } from "../identity/index.ts";
@@ -15,7 +16,8 @@ import { bundleDigest } from "../state/bundle.ts";
 import { readBundle, stateDigest, writeBundle } from "../state/store.ts";
 import type { SidecarConfig } from "./config.ts";
 import { DEFAULT_CONFIRMER_TIMINGS, runConfirmer, type ConfirmerTimings } from "./confirmer.ts";
-import { handlerClient, readToken } from "./handler-client.ts";
+import { handlerCall, handlerClient, readToken } from "./handler-client.ts";
+import { headClient } from "./head-client.ts";
 import { createPeerCertificate } from "./peer-cert.ts";
 import { fetchFromPeer } from "./peer-client.ts";
 import {
@@ -25,6 +27,7 @@ import {
   type StartupReason,
 } from "./recovery.ts";
 import { sourceOf, writeSourceRecord } from "./source-record.ts";
+import { createUpdater, DEFAULT_UPDATER_TIMINGS, type UpdaterTimings } from "./updater.ts";
 
 export interface SidecarDeps {
   verifier: PodTokenVerifier;
@@ -33,11 +36,13 @@ export interface SidecarDeps {
   host?: string;
   recoveryTimings?: RecoveryTimings;
   confirmerTimings?: ConfirmerTimings;
+  updaterTimings?: UpdaterTimings;
 }
 
 export interface RunningSidecar {
   peerPort: number;
   probePort: number;
+  commitPort: number;
   certSha256: string;
   /** Why startup passed, once it has. */
   startup(): StartupReason | undefined;
@@ -59,6 +64,19 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   let waiting = "asking the handler for peers";
   let broken: string | undefined;
 
+  const updater = createUpdater(
+    {
+      self: config.self.podName,
+      dir,
+      certSha256: cert.sha256,
+      head: headClient(handlerCall(config)),
+      peers: () => handler.peers(),
+      // The peer-audience token only: the peer could replay whatever it receives.
+      fetch: async (peer, staged) => fetchFromPeer(peer, await readToken(config.peerTokenFile), staged),
+      logger,
+    },
+    deps.updaterTimings ?? DEFAULT_UPDATER_TIMINGS,
+  );
   const peerServer = createHttpsServer(
     { cert: cert.certPem, key: cert.keyPem, minVersion: "TLSv1.3", ...serverOptions(API_LIMITS) },
     // Loaded on the first peer request: most sidecars serve none for most of their lives.
@@ -68,13 +86,26 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
         self: config.self,
         verifier: deps.verifier,
         checkMember: (caller) => handler.peerAccess(caller),
-        readState: () => readBundle(dir),
+        readState: async (digest) => {
+          const live = await readBundle(dir);
+          if (digest === undefined || bundleDigest(live) === digest) return live;
+          return updater.staged(digest);
+        },
         logger,
       });
     }, logger),
   );
   // A peer that stalls mid-request must not hold a connection for minutes.
   applyLimits(peerServer, API_LIMITS);
+  const commitServer = createHttpServer(
+    serverOptions(COMMIT_API_LIMITS),
+    // Loaded on the first commit: most apps commit rarely, and express is the bulk of it.
+    lazyListener(async () => {
+      const { commitApi } = await import("./commit-api.ts");
+      return commitApi({ commit: (parent, bundle) => updater.commit(parent, bundle), logger });
+    }, logger),
+  );
+  applyLimits(commitServer, COMMIT_API_LIMITS);
   const probeServer = createHttpServer(
     serverOptions(PROBE_LIMITS),
     probeListener({
@@ -89,8 +120,10 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   try {
     const peerPort = await listen(peerServer, config.peerPort, deps.host);
     const probePort = await listen(probeServer, config.probePort, deps.host);
+    // Loopback only: the app shares the pod's network namespace, nothing else reaches it.
+    const commitPort = await listen(commitServer, config.commitPort, "127.0.0.1");
     logger.info(
-      { peerPort, probePort, certSha256: cert.sha256, stateDir: dir },
+      { peerPort, probePort, commitPort, certSha256: cert.sha256, stateDir: dir },
       "recovery sidecar listening",
     );
 
@@ -126,13 +159,14 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
         appReady: () => appReady(config.appReadinessUrl, dir),
         sourceOf: (digest) => sourceOf(dir, digest),
         confirm: (request) => handler.confirm(request),
+        confirmable: (digest) => updater.confirmable(digest),
         certSha256: cert.sha256,
         logger,
       },
       abort.signal,
       deps.confirmerTimings ?? DEFAULT_CONFIRMER_TIMINGS,
     );
-    loops = [recovery, confirmer].map((loop) =>
+    loops = [recovery, confirmer, updater.run(abort.signal)].map((loop) =>
       loop.catch((err: unknown) => {
         if (abort.signal.aborted) return;
         // Both loops catch their own errors; reaching this is a bug, and a sidecar that no
@@ -145,17 +179,18 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
     return {
       peerPort,
       probePort,
+      commitPort,
       certSha256: cert.sha256,
       startup: () => startup,
       close: async () => {
         abort.abort();
         await Promise.all(loops);
-        await Promise.all([close(peerServer), close(probeServer)]);
+        await Promise.all([close(peerServer), close(probeServer), close(commitServer)]);
       },
     };
   } catch (err) {
     abort.abort();
-    await Promise.all([close(peerServer), close(probeServer)]).catch(() => undefined);
+    await Promise.all([close(peerServer), close(probeServer), close(commitServer)]).catch(() => undefined);
     throw err;
   }
 }

@@ -10,6 +10,17 @@ import { Buffer } from "node:buffer";
  */
 export const RESERVED_PREFIX = ".coordinator-ha";
 
+/**
+ * The symlink that names the published version of a swapped-in bundle (layout.ts). A top-level
+ * name that links to `<DATA_LINK>/<name>` is a file or directory of the bundle.
+ */
+export const DATA_LINK = `${RESERVED_PREFIX}-data`;
+
+/** What a top-level name of a published bundle links to. */
+export function publishedTarget(name: string): string {
+  return `${DATA_LINK}/${name}`;
+}
+
 /** Paths are compared and sorted as UTF-8 bytes; 1 KiB is far beyond any real state file name. */
 export const MAX_PATH_BYTES = 1024;
 

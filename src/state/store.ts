@@ -8,7 +8,7 @@
 //   writer (the app initialized by its user, the sidecar recovering) cannot be overwritten;
 // - a failure removes what this write created.
 import { constants } from "node:fs";
-import { link, mkdir, open, readdir, unlink, type FileHandle } from "node:fs/promises";
+import { link, mkdir, open, readdir, readlink, stat, unlink, type FileHandle } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import {
@@ -19,7 +19,7 @@ import {
   type Bundle,
   type StateFile,
 } from "./bundle.ts";
-import { isReservedName, RESERVED_PREFIX } from "./paths.ts";
+import { DATA_LINK, isReservedName, publishedTarget, RESERVED_PREFIX } from "./paths.ts";
 
 /**
  * The app and the sidecar run as different users in one pod, and each must read what the
@@ -42,20 +42,46 @@ export class StateExistsError extends Error {
  * The bundle of `dir`: its regular files, recursively, without coordinator-ha's own entries.
  * An empty bundle means "no state". A symlink or any other special file is refused
  * (BundleError): following it could read outside the directory, and skipping it would
- * silently transfer less than the app keeps.
+ * silently transfer less than the app keeps. The one exception is the sidecar's own layout of
+ * a swapped-in bundle (layout.ts): a top-level `<name> -> .coordinator-ha-data/<name>` is
+ * read as the file or directory it points to, which is what the app sees.
  */
 export async function readBundle(dir: string): Promise<Bundle> {
   const files: StateFile[] = [];
   let total = 0;
-  const walk = async (rel: string): Promise<void> => {
-    const entries = await readdir(rel === "" ? dir : join(dir, rel), { withFileTypes: true });
+  // Resolved once, so that every published name is read from the same version: the bundle is
+  // one version even while a swap publishes the next.
+  const version = await readlink(join(dir, DATA_LINK)).catch((err: unknown) => {
+    if (isErrno(err, "ENOENT") || isErrno(err, "EINVAL")) return undefined;
+    throw err;
+  });
+  // `rel`: the path in the bundle; `at`: where it is on disk, relative to `dir`.
+  const walk = async (rel: string, at: string): Promise<void> => {
+    const entries = await readdir(at === "" ? dir : join(dir, at), { withFileTypes: true });
     for (const entry of entries) {
       if (isReservedName(entry.name)) continue;
       const path = rel === "" ? entry.name : `${rel}/${entry.name}`;
-      if (entry.isDirectory()) {
-        await walk(path);
-      } else if (entry.isFile()) {
-        const content = await readRegularFile(join(dir, path), MAX_BUNDLE_BYTES - total);
+      let resolved = at === "" ? entry.name : `${at}/${entry.name}`;
+      let kind: "file" | "dir" | "other" = entry.isDirectory() ? "dir" : entry.isFile() ? "file" : "other";
+      if (
+        rel === "" &&
+        version !== undefined &&
+        entry.isSymbolicLink() &&
+        (await readlink(join(dir, path))) === publishedTarget(path)
+      ) {
+        resolved = `${version}/${path}`;
+        const target = await stat(join(dir, resolved)).catch((err: unknown) => {
+          // A name the published version dropped, in the instant before the swap removes it.
+          if (isErrno(err, "ENOENT")) return undefined;
+          throw err;
+        });
+        if (!target) continue;
+        kind = target.isDirectory() ? "dir" : target.isFile() ? "file" : "other";
+      }
+      if (kind === "dir") {
+        await walk(path, resolved);
+      } else if (kind === "file") {
+        const content = await readRegularFile(join(dir, resolved), MAX_BUNDLE_BYTES - total);
         total += content.length;
         files.push({ path, content });
       } else {
@@ -66,7 +92,7 @@ export async function readBundle(dir: string): Promise<Bundle> {
       }
     }
   };
-  await walk("");
+  await walk("", "");
   return createBundle(files);
 }
 
@@ -74,6 +100,19 @@ export async function readBundle(dir: string): Promise<Bundle> {
 export async function stateDigest(dir: string): Promise<string | undefined> {
   const bundle = await readBundle(dir);
   return bundle.files.length > 0 ? bundleDigest(bundle) : undefined;
+}
+
+/**
+ * Writes a bundle's files into a new directory `target` (its parent must exist), each
+ * flushed: the building block of swaps and of kept (staged, refused) bundles.
+ */
+export async function writeFilesInto(target: string, bundle: Bundle): Promise<void> {
+  await mkdir(target, { mode: DIR_MODE });
+  for (const file of bundle.files) {
+    const path = join(target, file.path);
+    await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
+    await writeDurably(path, file.content);
+  }
 }
 
 /**

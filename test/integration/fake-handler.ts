@@ -12,8 +12,9 @@ import type {
   RecoveredRequest,
 } from "../../src/handler/api.ts";
 import { close, listen } from "../../src/http/listen.ts";
-import { IdentityError, type PodTokenVerifier } from "../../src/identity/index.ts";
+import { IdentityError, type PodIdentity, type PodTokenVerifier } from "../../src/identity/index.ts";
 import { statefulSetOf } from "../../src/recovery/peer-authz.ts";
+import { FakeHead } from "./fake-head.ts";
 
 export interface PodEntry {
   uid: string;
@@ -35,6 +36,10 @@ export class FakeHandler {
   readonly confirmations: Confirmation[] = [];
   peerQueries = 0;
   peerAccessQueries = 0;
+  /** The head routes and rules (fake-head.ts); without it, a handler from before heads (404). */
+  head: FakeHead | undefined;
+  private headRoutes: express.Router | undefined;
+  private caller: ((auth: string | undefined) => Promise<PodIdentity>) | undefined;
   private server: Server | undefined;
   private readonly tls: { certPem: string; keyPem: string };
   private readonly verifier: PodTokenVerifier;
@@ -42,6 +47,15 @@ export class FakeHandler {
   constructor(tls: { certPem: string; keyPem: string }, verifier: PodTokenVerifier) {
     this.tls = tls;
     this.verifier = verifier;
+  }
+
+  /** Answers the head routes from now on. */
+  withHead(): FakeHead {
+    this.head = new FakeHead((pod) => this.pods.get(pod)?.peerPort);
+    const routes = express.Router();
+    this.head.routes(routes, (auth) => this.caller!(auth));
+    this.headRoutes = routes;
+    return this.head;
   }
 
   /** The last confirmation of each pod. */
@@ -69,6 +83,8 @@ export class FakeHandler {
         for (const [pod, entry] of [...this.pods].sort(([a], [b]) => a.localeCompare(b))) {
           const record = this.confirmed(pod);
           if (pod === who.podName || !record || this.notReady.has(pod)) continue;
+          // With a head, peers are the pods that hold it.
+          if (this.head?.committed && record.digest !== this.head.committed.digest) continue;
           peers.push({
             pod,
             uid: entry.uid,
@@ -78,8 +94,10 @@ export class FakeHandler {
             certSha256: record.certSha256,
           });
         }
-        // This stand-in keeps no history: the head is the state its pods confirmed.
-        const head = { digest: peers[0]?.digest ?? null };
+        // Without the head routes this stand-in keeps no history: the head is the state its pods confirmed.
+        const head = {
+          digest: this.head ? (this.head.committed?.digest ?? null) : (peers[0]?.digest ?? null),
+        };
         const body: PeersResponse = { namespace: who.namespace, statefulSet, peers, head };
         res.json(body);
       } catch (err) {
@@ -90,6 +108,11 @@ export class FakeHandler {
       try {
         const who = await caller(req.headers.authorization);
         const request = req.body as RecoveredRequest;
+        if (this.head && !this.head.confirmable(request.digest)) {
+          res.status(409).json({ error: `${request.digest} is not the head`, reason: "stale_state" });
+          return;
+        }
+        this.head?.confirmed(who.podName, request.digest);
         const last = this.confirmed(who.podName);
         const changed = last?.digest !== request.digest || last?.source !== request.source;
         this.confirmations.push({ ...request, pod: who.podName });
@@ -112,6 +135,12 @@ export class FakeHandler {
       } catch (err) {
         res.status(401).json({ error: String(err) });
       }
+    });
+    // The head's routes, once a test asked for them (withHead), before or after the start.
+    this.caller = caller;
+    app.use((req, res, next) => {
+      if (this.headRoutes) this.headRoutes(req, res, next);
+      else next();
     });
     this.server = createServer({ cert: this.tls.certPem, key: this.tls.keyPem }, app);
     return listen(this.server, port, "127.0.0.1");

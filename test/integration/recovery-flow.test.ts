@@ -108,6 +108,7 @@ async function startPod(name: string, opts: { waitForStartup?: boolean } = {}): 
     [SidecarEnv.peerTokenFile]: peerTokenFile,
     [SidecarEnv.peerPort]: "0",
     [SidecarEnv.probePort]: "0",
+    [SidecarEnv.commitPort]: "0",
     [SidecarEnv.appReadinessUrl]: `http://127.0.0.1:${appProbePort}/probe/readiness`,
   });
   const started = performance.now();

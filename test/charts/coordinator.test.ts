@@ -54,11 +54,11 @@ describe("charts/coordinator", () => {
     expect(selects({ matchLabels: DEFAULT_POD_SELECTOR }, pod.metadata.labels)).toBe(true);
     expect(selects(sts.spec.selector, pod.metadata.labels)).toBe(true);
     expect(pod.spec.serviceAccountName).toBe("coordinator");
-    // The chart keeps Kubernetes' default token mount; the recovery sidecar no longer needs
-    // it (the webhook mounts its own API credentials). The ServiceAccount has no RBAC beyond
-    // the issuer discovery that every ServiceAccount has.
-    expect(pod.spec.automountServiceAccountToken).not.toBe(false);
-    expect(find(objects, "ServiceAccount").automountServiceAccountToken).not.toBe(false);
+    // No default token in the app container: nothing in the pod needs it (the webhook mounts
+    // the sidecar's own API credentials, in the sidecar only). The ServiceAccount has no RBAC
+    // beyond the issuer discovery that every ServiceAccount has.
+    expect(pod.spec.automountServiceAccountToken).toBe(false);
+    expect(find(objects, "ServiceAccount").automountServiceAccountToken).toBe(false);
     expect(objects.filter((o) => o.kind.includes("Role"))).toEqual([]);
     expect(pod.spec.terminationGracePeriodSeconds).toBeLessThanOrEqual(10);
     // A deleted pod serves on until the proxies have dropped its endpoint.

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Builds the local control plane's binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl) and helm from the pinned wrapper modules in k8s/ and helm/, and
-# fetches the CustomResourceDefinitions listed in crds.txt.
+# Builds the local cluster's binaries from Go modules: the control plane (etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl) and the node (kubelet,
+# kube-proxy) from the pinned wrapper module in k8s/, helm from helm/, and the rest of the node
+# stack listed in node/versions.txt (runc with seccomp, containerd, the CNI plugins, crictl,
+# CoreDNS, and the pause image from Kubernetes' pause.c). It also fetches the
+# CustomResourceDefinitions listed in crds.txt.
 # Everything is cached outside the repository and made only when missing:
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha/k8s/<k8s version>/
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha/node/<name>@<version>/
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha/crds/<module>@<version>/
-# Prints the directory that holds the binaries on its last line of stdout.
+# Prints the directory that holds the Kubernetes binaries on its last line of stdout.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,6 +33,14 @@ bin=$cache_root/k8s/$k8s_version
 mkdir -p "$bin"
 
 log() { echo "[build] $*" >&2; }
+
+# Two builds at once (two test runs, or a developer's cluster:up during CI) would compile the
+# same packages twice on a small machine: the second waits, then finds everything cached.
+exec 9>"$cache_root/.build.lock"
+if ! flock -n 9; then
+  log "another build.sh is running: waiting for it ..."
+  flock 9
+fi
 
 # The version ldflags make `kubectl version`, the apiserver's /version and Helm's
 # kubeVersion checks report the real release instead of v0.0.0.
@@ -61,6 +73,22 @@ require_go() {
 ticker=
 trap '[ -z "$ticker" ] || kill "$ticker" 2>/dev/null' EXIT
 
+# go build is silent for minutes: say that it is still at work.
+start_ticker() { # start_ticker NAME
+  local name=$1
+  (
+    begin=$(date +%s)
+    # Sleep in the background and wait, so that the TERM from kill ends the sleep too.
+    trap 'kill $! 2>/dev/null; exit 0' TERM
+    while sleep 30 & wait $!; do log "$name: still building ($(($(date +%s) - begin))s)"; done
+  ) &
+  ticker=$!
+}
+stop_ticker() {
+  kill "$ticker" 2>/dev/null
+  ticker=
+}
+
 build() { # build MODULE_DIR NAME PACKAGE LDFLAGS
   local dir=$1 name=$2 pkg=$3 ldflags=$4
   if [ -x "$bin/$name" ]; then
@@ -70,21 +98,99 @@ build() { # build MODULE_DIR NAME PACKAGE LDFLAGS
   require_go
   log "$name: building $pkg (a cold build takes minutes; module downloads come first) ..."
   local start=$SECONDS
-  # go build is silent for minutes: say that it is still at work.
-  (
-    begin=$(date +%s)
-    # Sleep in the background and wait, so that the TERM from kill ends the sleep too.
-    trap 'kill $! 2>/dev/null; exit 0' TERM
-    while sleep 30 & wait $!; do log "$name: still building ($(($(date +%s) - begin))s)"; done
-  ) &
-  ticker=$!
+  start_ticker "$name"
   # Build to a temporary name and rename, so an interrupted build never leaves a
   # half-written binary that a later run would take for a cached one.
   (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin/.$name.tmp" "$pkg")
-  kill "$ticker" 2>/dev/null
-  ticker=
+  stop_ticker
   mv "$bin/.$name.tmp" "$bin/$name"
   log "$name: built in $((SECONDS - start))s"
+}
+
+# The node stack's pinned versions, from node/versions.txt.
+node_version() { # node_version NAME
+  local v
+  v=$(awk -v n="$1" '$1 == n { print $3; exit }' "$here/node/versions.txt")
+  if [ -z "$v" ]; then
+    echo "error: $here/node/versions.txt has no $1" >&2
+    exit 1
+  fi
+  echo "$v"
+}
+node_module() { awk -v n="$1" '$1 == n { print $2; exit }' "$here/node/versions.txt"; }
+
+# go install of released modules at their own go.mod (no wrapper: they are no staging
+# modules), into node/<name>@<version>/. The directory appears only once every binary is in.
+install_node() { # install_node NAME CGO TAGS LDFLAGS PACKAGE...
+  local name=$1 cgo=$2 tags=$3 ldflags=$4
+  shift 4
+  local version dir
+  version=$(node_version "$name")
+  dir=$cache_root/node/$name@$version
+  if [ -d "$dir" ]; then
+    log "$name $version: cached"
+    return
+  fi
+  require_go
+  log "$name $version: building ${*/%/@$version} ..."
+  local start=$SECONDS
+  rm -rf "$dir.tmp"
+  mkdir -p "$dir.tmp"
+  start_ticker "$name"
+  (cd / && GOBIN=$dir.tmp CGO_ENABLED=$cgo GOFLAGS=-modcacherw \
+    go install -trimpath -tags "$tags" -ldflags "$ldflags" "${@/%/@$version}")
+  stop_ticker
+  mv "$dir.tmp" "$dir"
+  log "$name $version: built in $((SECONDS - start))s"
+}
+
+# The sandbox image as an OCI image layout archive (what `ctr images import` reads): one layer
+# holding Kubernetes' pause.c linked statically, named registry.k8s.io/pause:<version>.
+build_pause() {
+  local version dir
+  version=$(node_version pause)
+  dir=$cache_root/node/pause@$version
+  if [ -s "$dir/pause.oci.tar" ]; then
+    log "pause $version: cached"
+    return
+  fi
+  require_go
+  local src
+  src=$(cd "$here/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
+  if [ -z "$src" ] || [ ! -f "$src/build/pause/linux/pause.c" ]; then
+    (cd "$here/k8s" && go mod download k8s.io/kubernetes)
+    src=$(cd "$here/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
+  fi
+  log "pause $version: gcc -static $src/build/pause/linux/pause.c"
+  local work
+  work=$(mktemp -d)
+  mkdir -p "$work/root" "$work/layout/blobs/sha256"
+  gcc -Os -static -Wall -Werror -DVERSION="v$version" -o "$work/root/pause" "$src/build/pause/linux/pause.c"
+  strip "$work/root/pause"
+  # A reproducible layer: fixed owner, time and order.
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/root" -cf "$work/layer.tar" pause
+  local layer layer_size config config_size manifest manifest_size
+  layer=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
+  layer_size=$(stat -c %s "$work/layer.tar")
+  mv "$work/layer.tar" "$work/layout/blobs/sha256/$layer"
+  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$layer" >"$work/config.json"
+  config=$(sha256sum "$work/config.json" | cut -d' ' -f1)
+  config_size=$(stat -c %s "$work/config.json")
+  mv "$work/config.json" "$work/layout/blobs/sha256/$config"
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
+    "$config" "$config_size" "$layer" "$layer_size" >"$work/manifest.json"
+  manifest=$(sha256sum "$work/manifest.json" | cut -d' ' -f1)
+  manifest_size=$(stat -c %s "$work/manifest.json")
+  mv "$work/manifest.json" "$work/layout/blobs/sha256/$manifest"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"registry.k8s.io/pause:%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$manifest" "$manifest_size" "$version" "$version" >"$work/layout/index.json"
+  echo '{"imageLayoutVersion":"1.0.0"}' >"$work/layout/oci-layout"
+  mkdir -p "$dir"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/layout" -cf "$dir/.pause.oci.tar" .
+  mv "$dir/.pause.oci.tar" "$dir/pause.oci.tar"
+  rm -rf "$work"
+  log "pause $version: cached in $dir"
 }
 
 build "$here/k8s" etcd go.etcd.io/etcd/server/v3 "-s -w"
@@ -93,6 +199,26 @@ build "$here/k8s" kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-
 build "$here/k8s" kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$k8s_ldflags"
 build "$here/k8s" kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
 build "$here/helm" helm helm.sh/helm/v3/cmd/helm "$helm_ldflags"
+build "$here/k8s" kubelet k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
+build "$here/k8s" kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$k8s_ldflags"
+
+# runc needs cgo for seccomp (libseccomp-dev from setup-host.sh), so that pods get the
+# RuntimeDefault profile they ask for.
+runc_module=$(node_module runc)
+install_node runc 1 seccomp "-s -w -X main.version=$(node_version runc | sed 's/^v//')" "$runc_module"
+containerd_module=$(node_module containerd)
+install_node containerd 0 no_btrfs \
+  "-s -w -X $containerd_module/version.Version=$(node_version containerd) -X $containerd_module/version.Revision=release" \
+  "$containerd_module/cmd/containerd" "$containerd_module/cmd/containerd-shim-runc-v2" "$containerd_module/cmd/ctr"
+cni_module=$(node_module cni-plugins)
+install_node cni-plugins 0 "" "-s -w" \
+  "$cni_module/plugins/main/bridge" "$cni_module/plugins/main/loopback" \
+  "$cni_module/plugins/ipam/host-local" "$cni_module/plugins/meta/portmap"
+crictl_module=$(node_module crictl)
+install_node crictl 0 "" "-s -w -X $crictl_module/pkg/version.Version=$(node_version crictl)" "$crictl_module/cmd/crictl"
+coredns_module=$(node_module coredns)
+install_node coredns 0 "" "-s -w -X $coredns_module/coremain.GitCommit=$(node_version coredns)" "$coredns_module"
+build_pause
 
 fetch_crds() { # fetch_crds MODULE@VERSION FILE...
   local source=$1

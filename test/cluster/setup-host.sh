@@ -1,13 +1,38 @@
 #!/usr/bin/env bash
-# Installs the host tools that the local cluster's node agent needs (iptables for the
-# Service NAT rules, iproute2 for the pod network), when they are missing. Needs root.
+# Installs, when they are missing, the Debian packages the local cluster needs on the host:
+#   iptables, conntrack          kube-proxy's Service rules (iptables mode)
+#   iproute2, util-linux         the node network and each node's mount namespace (unshare)
+#   libseccomp-dev, pkg-config,  building runc with seccomp (cgo), and the pause image
+#   gcc, libc6-dev                 (gcc -static)
+#   buildah                      the project's image from its Dockerfile, without a Docker engine
+#   debootstrap                  the Debian bookworm root file system of the base images
+# Needs root to install.
 set -euo pipefail
+# command-or-file package
+wanted=(
+  "iptables iptables"
+  "conntrack conntrack"
+  "ip iproute2"
+  "unshare util-linux"
+  "nsenter util-linux"
+  "gcc gcc"
+  "pkg-config pkg-config"
+  "/usr/include/seccomp.h libseccomp-dev"
+  "/usr/lib/x86_64-linux-gnu/libc.a libc6-dev"
+  "buildah buildah"
+  "debootstrap debootstrap"
+)
 missing=()
-command -v iptables >/dev/null 2>&1 || missing+=(iptables)
-command -v ip >/dev/null 2>&1 || missing+=(iproute2)
-command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+for entry in "${wanted[@]}"; do
+  what=${entry% *} package=${entry#* }
+  case $what in
+    /*) [ -e "$what" ] || [ -n "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep ' installed')" ] || missing+=("$package") ;;
+    *) command -v "$what" >/dev/null 2>&1 || missing+=("$package") ;;
+  esac
+done
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | sed '/^$/d')
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "[setup-host] iptables, iproute2 and util-linux are present"
+  echo "[setup-host] the host packages are present"
   exit 0
 fi
 if [ "$(id -u)" -ne 0 ]; then
@@ -16,4 +41,4 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "[setup-host] installing ${missing[*]}"
 DEBIAN_FRONTEND=noninteractive apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

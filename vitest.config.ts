@@ -34,6 +34,15 @@ export default defineConfig({
       },
       {
         test: {
+          name: "image",
+          // test/cluster/image/build.sh: buildah builds the Dockerfile (minutes, cold).
+          include: ["test/image/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 1_200_000,
+        },
+      },
+      {
+        test: {
           name: "charts",
           include: ["test/charts/**/*.test.ts"],
           // Each case runs `helm template` (a second or so on 2 shared cores).

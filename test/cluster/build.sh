@@ -144,37 +144,21 @@ install_node() { # install_node NAME CGO TAGS LDFLAGS PACKAGE...
   log "$name $version: built in $((SECONDS - start))s"
 }
 
-# The sandbox image as an OCI image layout archive (what `ctr images import` reads): one layer
-# holding Kubernetes' pause.c linked statically, named registry.k8s.io/pause:<version>.
-build_pause() {
-  local version dir
-  version=$(node_version pause)
-  dir=$cache_root/node/pause@$version
-  if [ -s "$dir/pause.oci.tar" ]; then
-    log "pause $version: cached"
-    return
-  fi
-  require_go
-  local src
-  src=$(cd "$here/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
-  if [ -z "$src" ] || [ ! -f "$src/build/pause/linux/pause.c" ]; then
-    (cd "$here/k8s" && go mod download k8s.io/kubernetes)
-    src=$(cd "$here/k8s" && go list -m -f '{{.Dir}}' k8s.io/kubernetes)
-  fi
-  log "pause $version: gcc -static $src/build/pause/linux/pause.c"
-  local work
+# An OCI image layout archive (what `ctr images import` reads) of one layer, written without
+# any image tool: the files of ROOT_DIR, a config with ENTRYPOINT (a JSON array) and USER, and the
+# annotation that names the image for containerd.
+write_oci_archive() { # write_oci_archive ROOT_DIR REFERENCE ENTRYPOINT USER OUT
+  local root=$1 ref=$2 entrypoint=$3 user=$4 out=$5 work
   work=$(mktemp -d)
-  mkdir -p "$work/root" "$work/layout/blobs/sha256"
-  gcc -Os -static -Wall -Werror -DVERSION="v$version" -o "$work/root/pause" "$src/build/pause/linux/pause.c"
-  strip "$work/root/pause"
+  mkdir -p "$work/layout/blobs/sha256"
   # A reproducible layer: fixed owner, time and order.
-  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/root" -cf "$work/layer.tar" pause
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$root" -cf "$work/layer.tar" .
   local layer layer_size config config_size manifest manifest_size
   layer=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
   layer_size=$(stat -c %s "$work/layer.tar")
   mv "$work/layer.tar" "$work/layout/blobs/sha256/$layer"
-  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/pause"],"User":"65535:65535"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-    "$layer" >"$work/config.json"
+  printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":%s,"User":"%s"},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$entrypoint" "$user" "$layer" >"$work/config.json"
   config=$(sha256sum "$work/config.json" | cut -d' ' -f1)
   config_size=$(stat -c %s "$work/config.json")
   mv "$work/config.json" "$work/layout/blobs/sha256/$config"
@@ -183,14 +167,52 @@ build_pause() {
   manifest=$(sha256sum "$work/manifest.json" | cut -d' ' -f1)
   manifest_size=$(stat -c %s "$work/manifest.json")
   mv "$work/manifest.json" "$work/layout/blobs/sha256/$manifest"
-  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"registry.k8s.io/pause:%s","org.opencontainers.image.ref.name":"%s"}}]}' \
-    "$manifest" "$manifest_size" "$version" "$version" >"$work/layout/index.json"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$manifest" "$manifest_size" "$ref" "${ref##*:}" >"$work/layout/index.json"
   echo '{"imageLayoutVersion":"1.0.0"}' >"$work/layout/oci-layout"
-  mkdir -p "$dir"
-  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/layout" -cf "$dir/.pause.oci.tar" .
-  mv "$dir/.pause.oci.tar" "$dir/pause.oci.tar"
+  tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/layout" -cf "$out.tmp" .
+  mv "$out.tmp" "$out"
   rm -rf "$work"
+}
+
+# The sandbox image: Kubernetes' pause.c linked statically, as registry.k8s.io/pause:<version>.
+build_pause() {
+  local version dir
+  version=$(node_version pause)
+  dir=$cache_root/node/pause@$version
+  if [ -s "$dir/image.oci.tar" ]; then
+    log "pause $version: cached"
+    return
+  fi
+  require_go
+  local src
+  src=$(cd "$here/k8s" && go mod download -json k8s.io/kubernetes | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  log "pause $version: gcc -static $src/build/pause/linux/pause.c"
+  local root
+  root=$(mktemp -d)
+  gcc -Os -static -Wall -Werror -DVERSION="v$version" -o "$root/pause" "$src/build/pause/linux/pause.c"
+  strip "$root/pause"
+  mkdir -p "$dir"
+  write_oci_archive "$root" "registry.k8s.io/pause:$version" '["/pause"]' 65535:65535 "$dir/image.oci.tar"
+  rm -rf "$root"
   log "pause $version: cached in $dir"
+}
+
+# CoreDNS's image: the binary alone, as registry.k8s.io/coredns/coredns:<version>.
+build_coredns_image() {
+  local version dir root
+  version=$(node_version coredns)
+  dir=$cache_root/node/coredns@$version
+  if [ -s "$dir/image.oci.tar" ]; then
+    log "coredns $version image: cached"
+    return
+  fi
+  root=$(mktemp -d)
+  cp "$dir/coredns" "$root/coredns"
+  write_oci_archive "$root" "registry.k8s.io/coredns/coredns:$version" '["/coredns"]' 65532:65532 "$dir/.image.oci.tar"
+  mv "$dir/.image.oci.tar" "$dir/image.oci.tar"
+  rm -rf "$root"
+  log "coredns $version image: cached in $dir"
 }
 
 build "$here/k8s" etcd go.etcd.io/etcd/server/v3 "-s -w"
@@ -219,6 +241,7 @@ install_node crictl 0 "" "-s -w -X $crictl_module/pkg/version.Version=$(node_ver
 coredns_module=$(node_module coredns)
 install_node coredns 0 "" "-s -w -X $coredns_module/coremain.GitCommit=$(node_version coredns)" "$coredns_module"
 build_pause
+build_coredns_image
 
 fetch_crds() { # fetch_crds MODULE@VERSION FILE...
   local source=$1

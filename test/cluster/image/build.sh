@@ -131,7 +131,7 @@ archive=$images/coordinator-ha-$image_version-$context_digest.oci.tar
 if [ -s "$archive" ]; then
   log "$image: cached ($archive)"
 else
-runc=$(awk '$1 == "runc" { print $3 }' "$repo/test/cluster/node/versions.txt")
+  runc=$(awk '$1 == "runc" { print $3 }' "$repo/test/cluster/node/versions.txt")
   runc=$cache_root/node/runc@$runc/runc
   if [ ! -x "$runc" ]; then
     echo "error: $runc is missing: run bash test/cluster/build.sh first" >&2
@@ -141,7 +141,15 @@ runc=$(awk '$1 == "runc" { print $3 }' "$repo/test/cluster/node/versions.txt")
   start=$SECONDS
   # --pull=never: the FROM images are the ones above. --network host: the RUN steps (npm ci)
   # reach the registry as under `docker build`. --layers: unchanged steps come from the cache.
-  bh bud --pull=never --layers --network host --runtime "$runc" --isolation oci \
+  # The RUN steps trust the CAs that this machine trusts (a TLS-inspecting proxy's, say): its
+  # CA bundle and an npmrc naming it are mounted for the build only, never copied into a layer.
+  trust=()
+  if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
+    echo "cafile=/etc/ssl/certs/ca-certificates.crt" >"$images/build-npmrc"
+    trust=(-v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro
+      -v "$images/build-npmrc:/usr/local/etc/npmrc:ro")
+  fi
+  bh bud --pull=never --layers --network host --runtime "$runc" --isolation oci "${trust[@]}" \
     --build-arg NODE_VERSION="$node_major" -t "$image" -f "$repo/Dockerfile" "$repo" >"$images/build.log" 2>&1 || {
     tail -30 "$images/build.log" >&2
     echo "error: buildah bud failed; its log: $images/build.log" >&2

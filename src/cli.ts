@@ -9,6 +9,7 @@ import { registerCoordinatorCommands } from "./coordinator/command.ts";
 import { registerRecoverCommand } from "./recovery/command.ts";
 import { registerWebhookCommand } from "./webhook/command.ts";
 import { registerHandlerCommand } from "./handler/command.ts";
+import { registerInjectCommand } from "./inject/command.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -35,5 +36,6 @@ registerWebhookCommand(program);
 registerHandlerCommand(program);
 registerCoordinatorCommands(program);
 registerRecoverCommand(program);
+registerInjectCommand(program);
 
 await program.parseAsync(process.argv);

@@ -33,7 +33,7 @@ export interface WebhookFlags {
   logLevel?: string;
 }
 
-const PULL_POLICIES: readonly PullPolicy[] = ["Always", "IfNotPresent", "Never"];
+export const PULL_POLICIES: readonly PullPolicy[] = ["Always", "IfNotPresent", "Never"];
 
 /** Parses the flags; throws a ConfigError that lists every bad flag. */
 export function parseWebhookConfig(flags: WebhookFlags): WebhookConfig {
@@ -88,7 +88,7 @@ export function parseWebhookConfig(flags: WebhookFlags): WebhookConfig {
 }
 
 /** Sidecars send their token to this URL, so it must be https and carry nothing else. */
-function handlerUrlProblem(text: string): string | undefined {
+export function handlerUrlProblem(text: string): string | undefined {
   let url: URL;
   try {
     url = new URL(text);

@@ -52,7 +52,7 @@ export function watchHandlerCa(file: string, logger: Logger): HandlerCa {
 
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-function readBundle(file: string): string {
+export function readBundle(file: string): string {
   let text: string;
   try {
     text = readFileSync(file, "utf8");

@@ -6,7 +6,7 @@
 import { Command } from "commander";
 import { readFileSync } from "node:fs";
 import { registerCoordinatorCommands } from "./coordinator/command.ts";
-import { registerRecoverCommand } from "./recovery/command.ts";
+import { registerProbeCommand, registerRecoverCommand } from "./recovery/command.ts";
 import { registerWebhookCommand } from "./webhook/command.ts";
 import { registerHandlerCommand } from "./handler/command.ts";
 import { registerInjectCommand } from "./inject/command.ts";
@@ -36,6 +36,7 @@ registerWebhookCommand(program);
 registerHandlerCommand(program);
 registerCoordinatorCommands(program);
 registerRecoverCommand(program);
+registerProbeCommand(program);
 registerInjectCommand(program);
 
 await program.parseAsync(process.argv);

@@ -73,6 +73,12 @@ export const IMAGE_REPOSITORY = "ghcr.io/coordinator-ha/coordinator-ha";
 export const PEER_PORT = 7443;
 export const PEER_PORT_NAME = "cha-peer";
 export const SIDECAR_PROBE_PORT = 7444;
+/**
+ * The exec form of the sidecar's probes (`--sidecar-probes exec`): the image's ENTRYPOINT
+ * (the Dockerfile's `node /app/dist/cli.js`) with the `probe` subcommand, which asks the
+ * probe port over loopback from inside the sidecar's container.
+ */
+export const SIDECAR_PROBE_COMMAND = ["node", "/app/dist/cli.js", "probe"] as const;
 /** The sidecar's local commit API, on 127.0.0.1 only: the app asks it to commit an update. */
 export const COMMIT_PORT = 7445;
 export const COMMIT_API_URL = `http://127.0.0.1:${COMMIT_PORT}/v1/commit`;

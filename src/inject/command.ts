@@ -31,6 +31,10 @@ export function registerInjectCommand(program: Command): void {
       `state directory in the sidecar and the app containers (default: ${DEFAULT_STATE_DIR})`,
     )
     .option(
+      "--sidecar-probes <kind>",
+      "http (default) or exec: how the kubelet probes the sidecar, as the webhook's flag",
+    )
+    .option(
       "-l, --selector <selector>",
       `the pod templates to inject, by their labels (default: ${Object.entries(DEFAULT_POD_SELECTOR)
         .map(([k, v]) => `${k}=${v}`)

@@ -6,7 +6,12 @@
 import type { V1Deployment, V1LabelSelector, V1MutatingWebhookConfiguration } from "@kubernetes/client-node";
 import { DEFAULT_STATE_DIR } from "../names.ts";
 import { PULL_POLICIES } from "../webhook/config.ts";
-import type { InjectionParams, PullPolicy } from "../webhook/sidecar.ts";
+import {
+  SIDECAR_PROBES,
+  type InjectionParams,
+  type PullPolicy,
+  type SidecarProbes,
+} from "../webhook/sidecar.ts";
 
 export const WEBHOOK_NAME = "inject.coordinator-ha.io";
 
@@ -68,6 +73,10 @@ export function installedWebhook(
   if (pullPolicy !== undefined && !PULL_POLICIES.includes(pullPolicy as PullPolicy)) {
     throw new Error(`${where} has --sidecar-image-pull-policy ${JSON.stringify(pullPolicy)}`);
   }
+  const probes = flag("sidecar-probes") ?? "http";
+  if (!SIDECAR_PROBES.includes(probes as SidecarProbes)) {
+    throw new Error(`${where} has --sidecar-probes ${JSON.stringify(probes)}`);
+  }
   const caBundle = webhook.clientConfig.caBundle;
   const handlerCa =
     flag("handler-ca-file") !== undefined && caBundle ? Buffer.from(caBundle, "base64").toString("utf8") : "";
@@ -78,6 +87,7 @@ export function installedWebhook(
       handlerUrl,
       handlerCa,
       stateDir: flag("state-dir") ?? DEFAULT_STATE_DIR,
+      probes: probes as SidecarProbes,
     },
     selector: selectorString(webhook.objectSelector ?? {}),
     source: `${configuration.metadata?.name} (${where})`,

@@ -10,7 +10,12 @@ import { parseLabelSelector } from "../kube/label-selector.ts";
 import { DEFAULT_POD_SELECTOR, DEFAULT_STATE_DIR } from "../names.ts";
 import { handlerUrlProblem, PULL_POLICIES } from "../webhook/config.ts";
 import { readBundle } from "../webhook/handler-ca.ts";
-import type { InjectionParams, PullPolicy } from "../webhook/sidecar.ts";
+import {
+  SIDECAR_PROBES,
+  type InjectionParams,
+  type PullPolicy,
+  type SidecarProbes,
+} from "../webhook/sidecar.ts";
 import type { InstalledWebhook } from "./from-cluster.ts";
 import { injectManifest, ManifestError, type InjectOptions, type TemplateReport } from "./manifest.ts";
 import { unifiedDiff } from "./unified-diff.ts";
@@ -26,6 +31,7 @@ export interface InjectFlags {
   handlerUrl?: string;
   handlerCaFile?: string;
   stateDir?: string;
+  sidecarProbes?: string;
   selector?: string;
 }
 
@@ -141,6 +147,11 @@ export function injectOptions(flags: InjectFlags, installed?: InstalledWebhook):
     problems.add(`--state-dir ${JSON.stringify(stateDirText)} is not an absolute directory path below /`);
   }
 
+  const probes = flags.sidecarProbes ?? from?.probes ?? "http";
+  if (!SIDECAR_PROBES.includes(probes as SidecarProbes)) {
+    problems.add(`--sidecar-probes ${JSON.stringify(probes)} is not one of ${SIDECAR_PROBES.join(", ")}`);
+  }
+
   const selectorText =
     flags.selector ??
     installed?.selector ??
@@ -156,6 +167,8 @@ export function injectOptions(flags: InjectFlags, installed?: InstalledWebhook):
   problems.throwIfAny();
 
   const params: InjectionParams = { image: image!, handlerUrl: handlerUrl!, handlerCa, stateDir };
+  // Only when not the default, as the webhook's params: the same pod either way.
+  if (probes !== "http") params.probes = probes as SidecarProbes;
   if (pullPolicy !== undefined) params.imagePullPolicy = pullPolicy as PullPolicy;
   return { params, selector: selector! };
 }

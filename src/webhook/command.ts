@@ -21,6 +21,11 @@ export function registerWebhookCommand(program: Command): void {
     )
     .option("--state-dir <dir>", "state directory in the sidecar and the app containers", DEFAULT_STATE_DIR)
     .option(
+      "--sidecar-probes <kind>",
+      "http: the kubelet probes the sidecar over the pod network; exec: it runs `coordinator-ha probe` inside the sidecar (pods closed to inbound connections)",
+      "http",
+    )
+    .option(
       "--log-level <level>",
       "fatal, error, warn, info, debug or trace",
       process.env["LOG_LEVEL"] ?? "info",

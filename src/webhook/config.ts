@@ -2,7 +2,7 @@
 // the flag and the bad value.
 import { posix } from "node:path";
 import { DEFAULT_STATE_DIR } from "../names.ts";
-import type { PullPolicy } from "./sidecar.ts";
+import { SIDECAR_PROBES, type PullPolicy, type SidecarProbes } from "./sidecar.ts";
 import { ConfigError, Problems } from "../config/problems.ts";
 
 export { ConfigError };
@@ -17,6 +17,7 @@ export interface WebhookConfig {
   /** PEM bundle for CHA_HANDLER_CA; unset means the sidecars use the system trust store. */
   handlerCaFile?: string;
   stateDir: string;
+  sidecarProbes: SidecarProbes;
   logLevel: string;
 }
 
@@ -30,6 +31,7 @@ export interface WebhookFlags {
   handlerUrl?: string;
   handlerCaFile?: string;
   stateDir?: string;
+  sidecarProbes?: string;
   logLevel?: string;
 }
 
@@ -50,6 +52,13 @@ export function parseWebhookConfig(flags: WebhookFlags): WebhookConfig {
   if (pullPolicy !== undefined && !PULL_POLICIES.includes(pullPolicy as PullPolicy)) {
     problems.add(
       `--sidecar-image-pull-policy ${JSON.stringify(pullPolicy)} is not one of ${PULL_POLICIES.join(", ")}`,
+    );
+  }
+
+  const sidecarProbes = flags.sidecarProbes ?? "http";
+  if (!SIDECAR_PROBES.includes(sidecarProbes as SidecarProbes)) {
+    problems.add(
+      `--sidecar-probes ${JSON.stringify(sidecarProbes)} is not one of ${SIDECAR_PROBES.join(", ")}`,
     );
   }
 
@@ -80,6 +89,7 @@ export function parseWebhookConfig(flags: WebhookFlags): WebhookConfig {
     sidecarImage,
     handlerUrl,
     stateDir,
+    sidecarProbes: sidecarProbes as SidecarProbes,
     logLevel,
   };
   if (pullPolicy !== undefined) config.sidecarImagePullPolicy = pullPolicy as PullPolicy;

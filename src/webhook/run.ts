@@ -24,6 +24,7 @@ export async function startWebhook(config: WebhookConfig, logger: Logger): Promi
     imagePullPolicy: config.sidecarImagePullPolicy,
     handlerUrl: config.handlerUrl,
     stateDir: config.stateDir,
+    probes: config.sidecarProbes,
   };
 
   const registry = createRegistry();

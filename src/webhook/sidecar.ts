@@ -1,7 +1,7 @@
 // The pieces that injection adds to a pod, as pure builders. Everything here is fixed by
 // DESIGN.md and src/recovery/sidecar-env.ts, the contract with `coordinator-ha recover`.
 import { basename } from "node:path/posix";
-import type { V1Container, V1EnvVar, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
+import type { V1Container, V1EnvVar, V1Probe, V1Volume, V1VolumeMount } from "@kubernetes/client-node";
 import {
   KUBE_API_CA_FILE,
   KUBE_API_NAMESPACE_FILE,
@@ -12,6 +12,7 @@ import {
   PEER_TOKEN_AUDIENCE,
   PEER_TOKEN_FILE,
   SIDECAR_NAME,
+  SIDECAR_PROBE_COMMAND,
   SIDECAR_PROBE_PORT,
   STATE_VOLUME,
   TOKEN_AUDIENCE,
@@ -24,6 +25,14 @@ import { SidecarEnv } from "../recovery/sidecar-env.ts";
 
 export type PullPolicy = "Always" | "IfNotPresent" | "Never";
 
+/**
+ * How the kubelet probes the sidecar: httpGet on its probe port (the default), or an exec
+ * action that asks the same endpoint over loopback, for pods whose network takes no inbound
+ * connection until the app is up (Contrast's pod VMs).
+ */
+export type SidecarProbes = "http" | "exec";
+export const SIDECAR_PROBES: readonly SidecarProbes[] = ["http", "exec"];
+
 /** What the webhook's flags decide about every injected pod. */
 export interface InjectionParams {
   image: string;
@@ -33,6 +42,8 @@ export interface InjectionParams {
   /** PEM bundle that verifies the handler; "" means the system trust store. */
   handlerCa: string;
   stateDir: string;
+  /** Unset: http. */
+  probes?: SidecarProbes | undefined;
 }
 
 /**
@@ -61,13 +72,13 @@ export function sidecarContainer(params: InjectionParams, appReadinessUrl: strin
     env: sidecarEnv(params, appReadinessUrl),
     ports: [{ name: PEER_PORT_NAME, containerPort: PEER_PORT, protocol: "TCP" }],
     startupProbe: {
-      httpGet: { path: "/startupz", port: SIDECAR_PROBE_PORT },
+      ...probeAction(params.probes, "startup", "/startupz"),
       periodSeconds: STARTUP_PERIOD_SECONDS,
       failureThreshold: STARTUP_FAILURE_THRESHOLD,
     },
     // Peers fetch their state from this sidecar; a wedged one is restarted.
     livenessProbe: {
-      httpGet: { path: "/healthz", port: SIDECAR_PROBE_PORT },
+      ...probeAction(params.probes, "liveness", "/healthz"),
       periodSeconds: 10,
       failureThreshold: 3,
     },
@@ -90,6 +101,16 @@ export function sidecarContainer(params: InjectionParams, appReadinessUrl: strin
   };
   if (params.imagePullPolicy) container.imagePullPolicy = params.imagePullPolicy;
   return container;
+}
+
+/**
+ * One probe of the sidecar. The exec form runs `coordinator-ha probe` in the sidecar's
+ * container, which asks the same path on 127.0.0.1; it gets the time of an HTTP probe plus
+ * Node's start (about 0.1 s of CPU), hence a longer timeout than the kubelet's default 1 s.
+ */
+function probeAction(probes: SidecarProbes | undefined, kind: "startup" | "liveness", path: string): V1Probe {
+  if (probes === "exec") return { exec: { command: [...SIDECAR_PROBE_COMMAND, kind] }, timeoutSeconds: 5 };
+  return { httpGet: { path, port: SIDECAR_PROBE_PORT } };
 }
 
 function sidecarEnv(params: InjectionParams, appReadinessUrl: string): V1EnvVar[] {

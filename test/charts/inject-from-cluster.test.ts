@@ -31,6 +31,7 @@ describe("inject --from-cluster on the chart's objects", () => {
       handlerUrl: "https://cha-coordinator-ha-handler.cha-system.svc:443",
       handlerCa: caPem,
       stateDir: "/data/state",
+      probes: "http",
     });
     expect(caPem).toContain("-----BEGIN CERTIFICATE-----");
     expect(installed.selector).toBe(

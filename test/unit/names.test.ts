@@ -1,8 +1,10 @@
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import {
   PEER_TOKEN_AUDIENCE,
   RECOVERED_CONDITION,
   SIDECAR_NAME,
+  SIDECAR_PROBE_COMMAND,
   STATE_VOLUME,
   TOKEN_AUDIENCE,
   TOKEN_VOLUME,
@@ -19,5 +21,11 @@ describe("fixed interface", () => {
 
   it("adds a peer audience that is not the handler's", () => {
     expect(PEER_TOKEN_AUDIENCE).toBe("coordinator-ha-peer");
+  });
+
+  it("runs the exec probes with the image's ENTRYPOINT", () => {
+    const dockerfile = readFileSync(new URL("../../Dockerfile", import.meta.url), "utf8");
+    const entrypoint = JSON.parse(/^ENTRYPOINT (.+)$/m.exec(dockerfile)![1]!) as string[];
+    expect([...SIDECAR_PROBE_COMMAND]).toEqual([...entrypoint, "probe"]);
   });
 });

@@ -9,6 +9,7 @@ import { injectManifest, type InjectOptions } from "../../../src/inject/manifest
 import { parseLabelSelector } from "../../../src/kube/label-selector.ts";
 import type { Pod } from "../../../src/webhook/pod-shape.ts";
 import { review } from "../../../src/webhook/review.ts";
+import type { InjectionParams } from "../../../src/webhook/sidecar.ts";
 import { applyPatch, decodePatch, params, podReview, readJson, TESTDATA } from "../webhook/fixtures.ts";
 
 const cases = readdirSync(TESTDATA)
@@ -17,9 +18,14 @@ const cases = readdirSync(TESTDATA)
 
 // The apiserver calls the webhook only for selected pods; the fixtures' labels vary, so this
 // selector takes them all, as the webhook's own tests do.
-const options: InjectOptions = { params, selector: parseLabelSelector("!coordinator-ha.io/none") };
+const selector = parseLabelSelector("!coordinator-ha.io/none");
+// Both forms of the sidecar's probes (--sidecar-probes http and exec).
+const variants: [string, InjectOptions][] = [
+  ["http probes", { params, selector }],
+  ["exec probes", { params: { ...params, probes: "exec" }, selector }],
+];
 
-function webhookResult(pod: Pod): Pod {
+function webhookResult(pod: Pod, params: InjectionParams): Pod {
   const result = review(podReview(pod), params);
   if (result.status !== 200) throw new Error(result.message);
   return applyPatch(pod, decodePatch(result.review.response));
@@ -55,39 +61,42 @@ const workloads: Record<string, Workload> = {
   }),
 };
 
-describe.each(cases)("%s: inject equals the webhook", (name) => {
-  const input = readJson<Pod>(`${name}.in.json`);
-  const expected = webhookResult(input);
+describe.each(cases.flatMap((name) => variants.map(([probes, options]) => ({ name, probes, options }))))(
+  "$name with $probes: inject equals the webhook",
+  ({ name, options }) => {
+    const input = readJson<Pod>(`${name}.in.json`);
+    const expected = webhookResult(input, options.params);
 
-  it("as a Pod in YAML and in JSON", () => {
-    const yaml = injectManifest(stringify(input), options);
-    expect(yaml.reports).toEqual([{ owner: expect.stringMatching(/^Pod\//), outcome: "injected" }]);
-    expect(parse(yaml.text)).toEqual(expected);
-    const json = injectManifest(JSON.stringify(input, null, 2), options);
-    expect(JSON.parse(json.text)).toEqual(expected);
-  });
-
-  it.each(Object.keys(workloads))("as the pod template of a %s", (kind) => {
-    const template = { metadata: input.metadata, spec: input.spec };
-    const workload = workloads[kind]!(template);
-    const out = injectManifest(stringify(workload.object), options);
-    expect(out.reports).toEqual([{ owner: `${kind}/coordinator`, outcome: "injected" }]);
-    const injected = workload.template(parse(out.text) as Record<string, unknown>);
-    expect(injected).toEqual({ metadata: expected.metadata, spec: expected.spec });
-  });
-
-  it("is left alone by the webhook, and by a second inject", () => {
-    const once = injectManifest(stringify(input), options).text;
-    const pod = parse(once) as Pod;
-    expect(review(podReview(pod), params)).toMatchObject({
-      status: 200,
-      outcome: "skipped",
-      reason: "already_injected",
+    it("as a Pod in YAML and in JSON", () => {
+      const yaml = injectManifest(stringify(input), options);
+      expect(yaml.reports).toEqual([{ owner: expect.stringMatching(/^Pod\//), outcome: "injected" }]);
+      expect(parse(yaml.text)).toEqual(expected);
+      const json = injectManifest(JSON.stringify(input, null, 2), options);
+      expect(JSON.parse(json.text)).toEqual(expected);
     });
-    const twice = injectManifest(once, options);
-    expect(twice.text).toBe(once);
-    expect(twice.reports).toEqual([
-      expect.objectContaining({ outcome: "skipped", reason: "already_injected" }),
-    ]);
-  });
-});
+
+    it.each(Object.keys(workloads))("as the pod template of a %s", (kind) => {
+      const template = { metadata: input.metadata, spec: input.spec };
+      const workload = workloads[kind]!(template);
+      const out = injectManifest(stringify(workload.object), options);
+      expect(out.reports).toEqual([{ owner: `${kind}/coordinator`, outcome: "injected" }]);
+      const injected = workload.template(parse(out.text) as Record<string, unknown>);
+      expect(injected).toEqual({ metadata: expected.metadata, spec: expected.spec });
+    });
+
+    it("is left alone by the webhook, and by a second inject", () => {
+      const once = injectManifest(stringify(input), options).text;
+      const pod = parse(once) as Pod;
+      expect(review(podReview(pod), options.params)).toMatchObject({
+        status: 200,
+        outcome: "skipped",
+        reason: "already_injected",
+      });
+      const twice = injectManifest(once, options);
+      expect(twice.text).toBe(once);
+      expect(twice.reports).toEqual([
+        expect.objectContaining({ outcome: "skipped", reason: "already_injected" }),
+      ]);
+    });
+  },
+);

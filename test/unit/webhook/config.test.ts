@@ -17,6 +17,7 @@ describe("parseWebhookConfig", () => {
       sidecarImage: "coordinator-ha:0.1.0",
       handlerUrl: "https://coordinator-ha-handler.coordinator-ha.svc",
       stateDir: "/var/run/coordinator-ha/state",
+      sidecarProbes: "http",
       logLevel: "info",
     });
   });
@@ -28,10 +29,12 @@ describe("parseWebhookConfig", () => {
       sidecarImagePullPolicy: "Never",
       handlerCaFile: "/ca/ca.crt",
       stateDir: "/state/",
+      sidecarProbes: "exec",
       logLevel: "debug",
     });
     expect(config).toMatchObject({
       port: 9443,
+      sidecarProbes: "exec",
       sidecarImagePullPolicy: "Never",
       handlerCaFile: "/ca/ca.crt",
       stateDir: "/state",
@@ -62,6 +65,7 @@ describe("parseWebhookConfig", () => {
     [{ ...valid, stateDir: "/" }, '--state-dir "/" is not an absolute directory path below /'],
     [{ ...valid, logLevel: "verbose" }, '--log-level "verbose" is not one of fatal, error, warn'],
     [{ ...valid, handlerCaFile: "" }, "--handler-ca-file is empty"],
+    [{ ...valid, sidecarProbes: "tcp" }, '--sidecar-probes "tcp" is not one of http, exec'],
   ])("rejects %j", (flags, message) => {
     expect(() => parseWebhookConfig(flags)).toThrow(message);
   });

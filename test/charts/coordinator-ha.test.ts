@@ -649,6 +649,7 @@ describe("values", () => {
         sidecar: {
           handlerUrl: "https://handler.example:8443",
           stateDir: "/state",
+          probes: "exec",
           image: { repository: "example.org/sidecar", tag: "v2", pullPolicy: "Always" },
         },
         image: { digest: `sha256:${"a".repeat(64)}` },
@@ -662,6 +663,7 @@ describe("values", () => {
         "--sidecar-image-pull-policy=Always",
         "--handler-url=https://handler.example:8443",
         "--state-dir=/state",
+        "--sidecar-probes=exec",
         "--log-level=debug",
       ]),
     );
@@ -725,6 +727,7 @@ describe("values.schema.json", () => {
     ["an image tag with a colon", { image: { tag: "v1:2" } }, "at '/image/tag'"],
     ["an http handler URL", { sidecar: { handlerUrl: "http://handler" } }, "at '/sidecar/handlerUrl'"],
     ["a relative state directory", { sidecar: { stateDir: "state" } }, "at '/sidecar/stateDir'"],
+    ["a probe kind", { sidecar: { probes: "tcp" } }, "at '/sidecar/probes': value must be one of 'http', 'exec'"],
     [
       "an expression without values",
       { webhook: { objectSelector: { matchExpressions: [{ key: "a", operator: "In" }] } } },

@@ -10,6 +10,7 @@ import { registerProbeCommand, registerRecoverCommand } from "./recovery/command
 import { registerWebhookCommand } from "./webhook/command.ts";
 import { registerHandlerCommand } from "./handler/command.ts";
 import { registerInjectCommand } from "./inject/command.ts";
+import { registerStatusCommand } from "./status/command.ts";
 
 const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -38,5 +39,6 @@ registerCoordinatorCommands(program);
 registerRecoverCommand(program);
 registerProbeCommand(program);
 registerInjectCommand(program);
+registerStatusCommand(program);
 
 await program.parseAsync(process.argv);

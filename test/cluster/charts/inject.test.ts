@@ -5,7 +5,9 @@
 // user's set, a second replica recovers and turns Ready.
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RECOVERED_CONDITION, SIDECAR_NAME, STATUS_ANNOTATION } from "../../../src/names.ts";
 import { CHARTS, REPO_ROOT, run, runOk, withValues, type K8sObject } from "../../charts/helm.ts";
@@ -16,6 +18,11 @@ import { setThenRecoverSecondReplica } from "./second-replica.ts";
 const env = { KUBECONFIG: paths.kubeconfig };
 const kubectl = (args: string[], input?: string) =>
   run("kubectl", args, { env, ...(input ? { input } : {}) });
+/** The built CLI, as a user runs it, with the test cluster's kubeconfig. */
+const status = (args: string[]) =>
+  spawnSync(process.execPath, [join(REPO_ROOT, "dist/cli.js"), ...args, "--kubeconfig", paths.kubeconfig], {
+    encoding: "utf8",
+  });
 const getPod = (namespace: string, name: string) =>
   JSON.parse(runOk("kubectl", ["get", "pod", "-n", namespace, name, "-o", "json"], { env })) as K8sObject;
 
@@ -119,6 +126,21 @@ describe("coordinator-ha inject --from-cluster, then kubectl apply", () => {
     expect(skipped.length, logs).toBeGreaterThan(0);
   });
 
+  it("status: the set waits for its user's set, exit 1 with the reason", async () => {
+    await eventually("coordinator-0 waiting for its user's set", async () => {
+      const gate = getPod(injected, "coordinator-0").status.conditions?.find(
+        (c: { type: string }) => c.type === RECOVERED_CONDITION,
+      );
+      return gate?.reason === "AwaitingState" ? true : undefined;
+    });
+    const r = status(["status", "-n", injected]);
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stdout).toMatch(/^coordinator-0 +local-node +False +False +AwaitingState +- +- +\d+s$/m);
+    expect(r.stdout).toContain(
+      "coordinator: 0/1 Ready; no committed head; 1 waiting for state: coordinator-0 (AwaitingState) (unhealthy)",
+    );
+  });
+
   it("recovers a second replica of the injected StatefulSet: the handler treats it as any injected pod", async () => {
     const { conditions } = await setThenRecoverSecondReplica(
       injected,
@@ -134,5 +156,38 @@ describe("coordinator-ha inject --from-cluster, then kubectl apply", () => {
     expect(second.spec.initContainers.filter((c: { name: string }) => c.name === SIDECAR_NAME)).toHaveLength(
       1,
     );
+  });
+
+  it("status, also as the kubectl plugin: the set is healthy, both pods hold the head, coordinator-1 from coordinator-0", () => {
+    const r = status(["status", "-n", injected, "coordinator", "-o", "json"]);
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as {
+      healthy: boolean;
+      statefulSets: {
+        head: { committed: string };
+        pods: { pod: string; digest: string; source: string | null }[];
+      }[];
+    };
+    expect(report.healthy).toBe(true);
+    const [set] = report.statefulSets;
+    expect(set!.head.committed).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(set!.pods.map((p) => [p.pod, p.digest, p.source])).toEqual([
+      ["coordinator-0", set!.head.committed, null],
+      ["coordinator-1", set!.head.committed, "coordinator-0"],
+    ]);
+
+    // kubectl finds the plugin on PATH by its name and runs it with the arguments after it.
+    const bin = mkdtempSync(join(tmpdir(), "cha-plugin-"));
+    symlinkSync(join(REPO_ROOT, "dist/kubectl-plugin.js"), join(bin, "kubectl-coordinator_ha"));
+    const path = `${bin}:${dirname(process.execPath)}:${process.env["PATH"]}`;
+    const plugin = run("kubectl", ["coordinator-ha", "status", "-n", injected], {
+      env: { ...env, PATH: path },
+    });
+    rmSync(bin, { recursive: true });
+    expect(plugin.status, plugin.stderr).toBe(0);
+    expect(plugin.stdout).toMatch(
+      /^coordinator-1 +local-node +True +True +RecoveredFromPeer +sha256:[0-9a-f]{8} +coordinator-0 /m,
+    );
+    expect(plugin.stdout).toContain("coordinator: 2/2 Ready; 2 hold the head sha256:");
   });
 });

@@ -135,7 +135,7 @@ describe("coordinator-ha inject --from-cluster, then kubectl apply", () => {
     });
     const r = status(["status", "-n", injected]);
     expect(r.status, r.stderr).toBe(1);
-    expect(r.stdout).toMatch(/^coordinator-0 +local-node +False +False +AwaitingState +- +- +\d+s$/m);
+    expect(r.stdout).toMatch(/^coordinator-0 +local-node +False +False +AwaitingState +- +- +\S+$/m);
     expect(r.stdout).toContain(
       "coordinator: 0/1 Ready; no committed head; 1 waiting for state: coordinator-0 (AwaitingState) (unhealthy)",
     );

@@ -19,6 +19,7 @@ import { conditionWriter } from "./condition-writer.ts";
 import type { HandlerConfig } from "./config.ts";
 import { createController } from "./controller.ts";
 import { handlerMetrics } from "./metrics.ts";
+import { registerPodGauges } from "./pod-gauges.ts";
 import { createHandlerApp } from "./server.ts";
 import { createHandlerService, handlerTokenVerifier } from "./service.ts";
 import { API_LIMITS } from "../http/limits.ts";
@@ -42,6 +43,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
 
   const registry = createRegistry();
   const metrics = handlerMetrics(registry, () => cache.size());
+  registerPodGauges(registry, () => cache.all());
   const pods = kubePodApi(kc);
   // In a pod, the hostname is the pod's name: the Events say which replica wrote.
   const writer = conditionWriter({ pods, logger, metrics, instance: hostname() });

@@ -78,8 +78,12 @@ describe("rendered manifests on the real apiserver", () => {
       }),
     ],
     [
-      "coordinator-ha, a ServiceMonitor",
-      () => ({ serviceMonitor: { enabled: true, labels: { release: "prometheus" } } }),
+      "coordinator-ha, a ServiceMonitor, a PrometheusRule and the Grafana dashboard",
+      () => ({
+        serviceMonitor: { enabled: true, labels: { release: "prometheus" } },
+        prometheusRule: { enabled: true, labels: { release: "prometheus" } },
+        grafana: { dashboard: { enabled: true, annotations: { grafana_folder: "Coordinators" } } },
+      }),
     ],
     [
       "coordinator-ha, tls.mode=secret",

@@ -727,7 +727,11 @@ describe("values.schema.json", () => {
     ["an image tag with a colon", { image: { tag: "v1:2" } }, "at '/image/tag'"],
     ["an http handler URL", { sidecar: { handlerUrl: "http://handler" } }, "at '/sidecar/handlerUrl'"],
     ["a relative state directory", { sidecar: { stateDir: "state" } }, "at '/sidecar/stateDir'"],
-    ["a probe kind", { sidecar: { probes: "tcp" } }, "at '/sidecar/probes': value must be one of 'http', 'exec'"],
+    [
+      "a probe kind",
+      { sidecar: { probes: "tcp" } },
+      "at '/sidecar/probes': value must be one of 'http', 'exec'",
+    ],
     [
       "an expression without values",
       { webhook: { objectSelector: { matchExpressions: [{ key: "a", operator: "In" }] } } },

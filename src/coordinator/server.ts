@@ -1,6 +1,6 @@
 // Wires the reference Coordinator: the state holder, the user API and the probes.
 import { mkdir } from "node:fs/promises";
-import { createServer } from "node:http";
+import { createServer } from "../http/node-http.ts";
 import type { Logger } from "pino";
 import { close, listen } from "../http/listen.ts";
 import { probeListener } from "../http/probes.ts";

@@ -7,7 +7,8 @@
 //   the kubelet does not verify either.
 // Every call has a deadline and a response size limit: a peer is not trusted to behave.
 import { createHash } from "node:crypto";
-import { request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
+import type { ClientRequest, IncomingMessage } from "node:http";
+import { request as httpRequest } from "./node-http.ts";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { connect, type TLSSocket } from "node:tls";

@@ -9,7 +9,13 @@
 //
 // Any other error than IdentityError means the issuer's keys could not be fetched: that
 // is the server's problem ("try again later", 503), not a verdict on the token.
-import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet } from "jose";
+// jose by subpath, not its index: the index loads all of jose (about 8 MB of resident memory
+// in every sidecar, docs/performance.md) for the few functions used here.
+import type { JSONWebKeySet } from "jose";
+import { decodeProtectedHeader } from "jose/decode/protected_header";
+import * as errors from "jose/errors";
+import { createLocalJWKSet } from "jose/jwks/local";
+import { jwtVerify } from "jose/jwt/verify";
 import { TOKEN_EXPIRATION_SECONDS } from "../names.ts";
 import type { JwksSource } from "./jwks.ts";
 

@@ -2,7 +2,7 @@
 // loop, the updater and the confirmer, over the state directory, the handler and the app's
 // readiness endpoint.
 import { stat } from "node:fs/promises";
-import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpServer } from "../http/node-http.ts";
 import { createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { requestJson } from "../http/client.ts";

@@ -11,15 +11,13 @@
 // the content trustworthy is step 3 (the handler only reports what a peer's sidecar
 // confirmed with its pod-bound identity), and the pinned TLS certificate of the peer API.
 // The JWE keeps the state confidential end to end and bound to this attempt's key.
-import {
-  CompactEncrypt,
-  compactDecrypt,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  type CryptoKey,
-  type JWK,
-} from "jose";
+// jose by subpath, not its index, which would load all of jose (see identity/pod-token.ts).
+import type { CryptoKey, JWK } from "jose";
+import { compactDecrypt } from "jose/jwe/compact/decrypt";
+import { CompactEncrypt } from "jose/jwe/compact/encrypt";
+import { exportJWK } from "jose/key/export";
+import { generateKeyPair } from "jose/key/generate/keypair";
+import { importJWK } from "jose/key/import";
 import { BundleError, decodeBundle, digestOf, MAX_BUNDLE_BYTES, type Bundle } from "../state/bundle.ts";
 
 /** Marks the plaintext as a bundle encoding, so that no other JWE of ours passes for one. */

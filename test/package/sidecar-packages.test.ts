@@ -1,7 +1,7 @@
 // Which packages the recovery sidecar loads while it waits, from the built CLI as the image
 // runs it: none of those that cost every Coordinator pod tens of MB of resident memory
-// (docs/performance.md). The Kubernetes client and an X.509 library are not needed at all, and
-// express (the peer API) only on the first peer request.
+// (docs/performance.md). The Kubernetes client and an X.509 library are not needed at all,
+// express (the peer API) only on the first peer request, and Node's bundled undici never.
 import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,7 +21,8 @@ const NOT_LOADED = [
   "undici",
 ];
 
-// Records every module that resolves into node_modules, and prints the packages at exit.
+// Records every module that resolves into node_modules, and prints the packages and Node's
+// own modules at exit.
 const HOOK = `
 import { registerHooks } from "node:module";
 const packages = new Set();
@@ -33,7 +34,11 @@ registerHooks({
     return result;
   },
 });
-process.on("exit", () => process.stderr.write("PACKAGES " + JSON.stringify([...packages].sort()) + "\\n"));
+process.on("exit", () => {
+  process.stderr.write("PACKAGES " + JSON.stringify([...packages].sort()) + "\\n");
+  const builtins = process.moduleLoadList.filter((m) => m.startsWith("NativeModule ")).map((m) => m.slice(13));
+  process.stderr.write("BUILTINS " + JSON.stringify(builtins) + "\\n");
+});
 `;
 
 let dir: string;
@@ -89,5 +94,14 @@ describe("the recovery sidecar", () => {
     const packages = JSON.parse(line!.slice("PACKAGES ".length)) as string[];
     expect(packages).toContain("pino");
     expect(packages.filter((p) => NOT_LOADED.includes(p))).toEqual([]);
+    // An ESM import of node:http loads Node's bundled undici (src/http/node-http.ts says why).
+    const builtins = JSON.parse(
+      stderr
+        .split("\n")
+        .find((l) => l.startsWith("BUILTINS "))!
+        .slice("BUILTINS ".length),
+    ) as string[];
+    expect(builtins).toContain("https");
+    expect(builtins.filter((m) => m.includes("undici") || m === "http2")).toEqual([]);
   });
 });

@@ -55,6 +55,8 @@ export const DEFAULT_UPDATER_TIMINGS: UpdaterTimings = {
 };
 
 const MAX_BACKOFF_MS = 10_000;
+/** How long a commit waits to see its own proposal in the head before it counts as gone. */
+const UNSEEN_GRACE_MS = 5_000;
 
 export type CommitResult =
   | { status: 200; digest: string }
@@ -85,6 +87,22 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
   let lastFailure: string | undefined;
   const held = new Set<string>();
   const refused = new Set<string>();
+
+  /** Committed digests in the order this sidecar saw them: the head never moves back. */
+  const seenCommitted: string[] = [];
+  /** Takes `next` as the head unless its committed state is older than one seen already. */
+  const accept = (next: Head): boolean => {
+    const c = next.committed;
+    if (c !== null) {
+      const at = seenCommitted.indexOf(c);
+      if (at !== -1 && at < seenCommitted.length - 1) return false;
+      if (at === -1) seenCommitted.push(c);
+    } else if (seenCommitted.length > 0) {
+      return false;
+    }
+    head = next;
+    return true;
+  };
 
   let queue: Promise<unknown> = Promise.resolve();
   const serialized = <T>(job: () => Promise<T>): Promise<T> => {
@@ -155,6 +173,7 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
           logger.info(fields, "proposed a state the app wrote (without a commit call)");
         if (answer.kind === "committed") {
           base = action.digest;
+          accept({ committed: action.digest, proposal: null });
           logger.info(fields, "the state the app wrote is committed");
         }
         if (answer.kind === "refused" && answer.reason !== "update_in_progress") {
@@ -256,7 +275,12 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
             continue;
           }
           backoff = timings.retryMs;
-          head = answer.head;
+          if (!accept(answer.head)) {
+            // An answer older than one seen before (a lagging handler replica): never go back.
+            logger.debug({ committed: answer.head.committed }, "ignored a head older than one seen before");
+            await sleep(timings.retryMs, undefined, { signal });
+            continue;
+          }
           await step();
         }
       })();
@@ -293,6 +317,8 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
           const outcome = await awaitQuorum(digest, parent);
           if (outcome) return outcome;
         }
+        // The head as the handler now has it: a step must not take the parent for the head.
+        accept({ committed: digest, proposal: null });
         await serialized(async () => {
           await swapBundle(dir, bundle);
           base = digest;
@@ -314,7 +340,9 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
 
   /** Undefined once `digest` is committed; else the answer for the app. */
   async function awaitQuorum(digest: string, parent: string | null): Promise<CommitResult | undefined> {
-    const deadline = Date.now() + timings.commitTimeoutMs;
+    const started = Date.now();
+    const deadline = started + timings.commitTimeoutMs;
+    let seen = false;
     let known: Head = { committed: parent, proposal: null };
     // The first poll with no proposal known returns at once with the head as it is.
     for (;;) {
@@ -334,7 +362,10 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
         continue;
       }
       const now = answer.head;
-      head = now;
+      if (!accept(now)) {
+        await sleep(timings.retryMs);
+        continue;
+      }
       if (now.committed === digest) return undefined;
       if (now.committed !== parent) {
         return {
@@ -344,11 +375,18 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
         };
       }
       if (now.proposal?.digest !== digest) {
+        // A handler replica whose view of the StateHead lags behind the one that accepted the
+        // proposal answers without it: only a proposal seen and then gone is abandoned.
+        if (!seen && Date.now() - started < UNSEEN_GRACE_MS) {
+          await sleep(Math.min(timings.retryMs, 200));
+          continue;
+        }
         return {
           status: 503,
           error: `the update of ${digest} was abandoned before a quorum held it (it expired, or its proposer was replaced); nothing committed`,
         };
       }
+      seen = true;
       known = now;
     }
   }

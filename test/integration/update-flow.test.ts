@@ -300,6 +300,16 @@ describe("updates of the state across three pods", () => {
     const kept = await readBundle(join(writer.stateDir, ".coordinator-ha", "refused", unasked.slice(7)));
     expect(decodeState(kept.files[0]!.content).manifest).toEqual(manifest("v5-unasked"));
   });
+
+  it("with a quorum of one the proposer commits alone; the others catch up from a pod that holds the head", async () => {
+    head.setQuorum(1);
+    const current = await get(pods[1]!);
+    const next = manifest("v6-alone");
+    const res = await post(pods[1]!, { manifest: next, update: signUpdate(owner, current.digest, next) });
+    expect(res.status).toBe(200);
+    await converged(res.body["digest"] as string);
+    head.setQuorum(2);
+  });
 });
 
 async function writeKey(): Promise<string> {

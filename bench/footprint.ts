@@ -20,7 +20,8 @@
 // Goals (issue 14): sidecar RSS <= 1.5 x bare, sidecar idle CPU < 1 millicore.
 // Knobs: BENCH_WINDOW_SECONDS (default 30), BENCH_ROUNDS (default 2), BENCH_JSON (where the
 // JSON goes; default bench/results/footprint.json), BENCH_SIDECAR_NODE_OPTIONS (instead of the
-// webhook's). Linux only (/proc).
+// webhook's), BENCH_CLI (another build's dist/cli.js, e.g. of an older commit, to compare).
+// Linux only (/proc).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer as createHttpsServer, request, type Server } from "node:https";
@@ -42,7 +43,7 @@ const GOAL_SIDECAR_RATIO = 1.5;
 const GOAL_SIDECAR_MILLICORES = 1;
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
-const CLI = root("dist/cli.js");
+const CLI = process.env["BENCH_CLI"] ?? root("dist/cli.js");
 const JSON_OUT = process.env["BENCH_JSON"] ?? root("bench/results/footprint.json");
 
 type Name = "bare" | "sidecar" | "coordinator" | "webhook" | "handler";

@@ -4,7 +4,7 @@
 //
 // Every step is "ensure", never "append": running injectPod on its own output changes
 // nothing, which is what makes the webhook safe to reinvoke.
-import type { V1Container, V1Volume } from "@kubernetes/client-node";
+import type { V1Container } from "@kubernetes/client-node";
 import { posix } from "node:path";
 import { INJECT_ANNOTATION, RECOVERED_CONDITION, SIDECAR_NAME, STATE_VOLUME } from "../names.ts";
 import { withInjectedStatus } from "./annotations.ts";
@@ -58,10 +58,11 @@ export function injectPod(original: Pod, params: InjectionParams): Pod {
   // checkPod guarantees at least one app container.
   const app = spec.containers[0] as V1Container;
 
+  // Exactly one gate of ours, where the first one was (a copied spec may repeat it).
   const gates = spec.readinessGates ?? [];
-  const readinessGates = gates.some((g) => g.conditionType === RECOVERED_CONDITION)
-    ? gates
-    : [...gates, { conditionType: RECOVERED_CONDITION }];
+  const ours = gates.filter((g) => g.conditionType === RECOVERED_CONDITION).length;
+  const readinessGates =
+    ours === 1 ? gates : upsert(gates, { conditionType: RECOVERED_CONDITION }, (g) => g.conditionType);
 
   // First among the init containers, so that no other init container runs before the
   // state is in place. A sidecar from an earlier injection is replaced, not duplicated.
@@ -70,7 +71,10 @@ export function injectPod(original: Pod, params: InjectionParams): Pod {
 
   // A volume that already carries one of our names (a pod spec copied from an injected pod)
   // is replaced rather than added again, which the apiserver would refuse as a duplicate.
-  const volumes = [stateVolume(), tokenVolume()].reduce(upsertVolume, spec.volumes ?? []);
+  const volumes = [stateVolume(), tokenVolume()].reduce(
+    (list, volume) => upsert(list, volume, (v) => v.name),
+    spec.volumes ?? [],
+  );
 
   const containers = spec.containers.map((container) => {
     const mounts = container.volumeMounts ?? [];
@@ -86,10 +90,15 @@ export function injectPod(original: Pod, params: InjectionParams): Pod {
   };
 }
 
-/** Replaces a volume of the same name in place (keeping the order), or appends it. */
-function upsertVolume(volumes: V1Volume[], volume: V1Volume): V1Volume[] {
-  const at = volumes.findIndex((v) => v.name === volume.name);
-  return at < 0 ? [...volumes, volume] : volumes.with(at, volume);
+/**
+ * Replaces the first item with the same key in place (keeping the order) and drops any later
+ * one, or appends the item: afterwards the list holds it exactly once, even when the input
+ * repeated it (found by the webhook fuzz test).
+ */
+function upsert<T>(list: T[], item: T, key: (t: T) => unknown): T[] {
+  const at = list.findIndex((t) => key(t) === key(item));
+  if (at < 0) return [...list, item];
+  return list.flatMap((t, i) => (i === at ? [item] : key(t) === key(item) ? [] : [t]));
 }
 
 function samePath(a: string, b: string): boolean {

@@ -1,6 +1,6 @@
 import { Buffer } from "node:buffer";
 import { describe, expect, it } from "vitest";
-import { STATUS_ANNOTATION } from "../../../src/names.ts";
+import { RECOVERED_CONDITION, STATE_VOLUME, STATUS_ANNOTATION, TOKEN_VOLUME } from "../../../src/names.ts";
 import type { Pod } from "../../../src/webhook/pod-shape.ts";
 import { review, reviewBody, type ReviewResult } from "../../../src/webhook/review.ts";
 import { applyPatch, decodePatch, params, podReview, readJson } from "./fixtures.ts";
@@ -133,6 +133,32 @@ describe("review: answers", () => {
   it("names the pod and namespace for the log, also for a pod made from generateName", () => {
     const result = review(podReview(readJson("minimal.in.json"), { name: "" }), params);
     expect(result.subject).toMatchObject({ namespace: "default", pod: "coordinator-", operation: "CREATE" });
+  });
+});
+
+describe("review: repeated names of ours (found by the fuzz test)", () => {
+  it("leaves exactly one of each volume and one gate when the pod repeats them", () => {
+    const input = readJson<Pod>("minimal.in.json");
+    input.spec.volumes = [
+      { name: STATE_VOLUME, emptyDir: {} },
+      { name: "data", emptyDir: {} },
+      { name: STATE_VOLUME, emptyDir: {} },
+      { name: TOKEN_VOLUME, emptyDir: {} },
+      { name: TOKEN_VOLUME, emptyDir: {} },
+    ];
+    input.spec.readinessGates = [
+      { conditionType: RECOVERED_CONDITION },
+      { conditionType: "other.io/ready" },
+      { conditionType: RECOVERED_CONDITION },
+    ];
+    const result = review(podReview(input), params);
+    if (result.status !== 200) throw new Error(result.message);
+    const injected = applyPatch(input, decodePatch(result.review.response));
+    expect(injected.spec.volumes?.map((v) => v.name)).toEqual([STATE_VOLUME, "data", TOKEN_VOLUME]);
+    expect(injected.spec.readinessGates).toEqual([
+      { conditionType: RECOVERED_CONDITION },
+      { conditionType: "other.io/ready" },
+    ]);
   });
 });
 

@@ -52,10 +52,13 @@ export function missingKubeApiCredentials(
 export interface KubeApi {
   /** https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT */
   server: string;
-  /** GET `path` (absolute, e.g. /api/v1/namespaces/ns/pods/name); any status. */
-  get(path: string): Promise<JsonResponse>;
+  /**
+   * GET `path` (absolute, e.g. /api/v1/namespaces/ns/pods/name); any status. `accept` is the
+   * media type to ask for: the apiserver answers 406 to application/json for the key set.
+   */
+  get(path: string, accept?: string): Promise<JsonResponse>;
   /** GET `path`, expecting 200; else throws, naming the path and the apiserver's answer. */
-  getJson(path: string): Promise<unknown>;
+  getJson(path: string, accept?: string): Promise<unknown>;
 }
 
 /**
@@ -68,7 +71,7 @@ export function kubeApi(credentials: KubeApiCredentials, env: Env = process.env)
   const host = env["KUBERNETES_SERVICE_HOST"] ?? "";
   const port = env["KUBERNETES_SERVICE_PORT"] ?? "";
   const server = `https://${isIPv6(host) ? `[${host}]` : host}:${port}`;
-  const get = async (path: string): Promise<JsonResponse> => {
+  const get = async (path: string, accept = "application/json"): Promise<JsonResponse> => {
     const [token, ca] = await Promise.all([
       readFile(credentials.tokenFile, "utf8"),
       readFile(credentials.caFile, "utf8"),
@@ -77,7 +80,7 @@ export function kubeApi(credentials: KubeApiCredentials, env: Env = process.env)
       // Throws for an unset address, as a failed request (the sidecar still starts).
       url: new URL(path, server),
       method: "GET",
-      headers: { authorization: `Bearer ${token.trim()}` },
+      headers: { authorization: `Bearer ${token.trim()}`, accept },
       ca,
       timeoutMs: TIMEOUT_MS,
       maxResponseBytes: MAX_RESPONSE_BYTES,
@@ -86,8 +89,8 @@ export function kubeApi(credentials: KubeApiCredentials, env: Env = process.env)
   return {
     server,
     get,
-    getJson: async (path) => {
-      const res = await get(path);
+    getJson: async (path, accept) => {
+      const res = await get(path, accept);
       if (res.status !== 200) {
         const message = (res.body as { message?: unknown } | undefined)?.message;
         throw new Error(
@@ -103,6 +106,7 @@ export function kubeApi(credentials: KubeApiCredentials, env: Env = process.env)
 export function kubeApiIssuerDiscovery(api: KubeApi): IssuerDiscovery {
   return {
     openidConfiguration: () => api.getJson("/.well-known/openid-configuration"),
-    keySet: () => api.getJson("/openid/v1/jwks"),
+    // The only media type the apiserver serves the key set as (RFC 7517).
+    keySet: () => api.getJson("/openid/v1/jwks", "application/jwk-set+json"),
   };
 }

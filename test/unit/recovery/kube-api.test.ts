@@ -45,7 +45,12 @@ beforeAll(async () => {
     if (req.url === "/.well-known/openid-configuration") {
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ issuer: ISSUER }));
     } else if (req.url === "/openid/v1/jwks") {
-      // As the apiserver answers it: not application/json.
+      // As the apiserver negotiates it: only application/jwk-set+json, else 406.
+      const accept = req.headers.accept ?? "*/*";
+      if (!/application\/jwk-set\+json|\*\/\*/.test(accept)) {
+        res.writeHead(406, { "content-type": "text/plain" }).end("406: Not Acceptable");
+        return;
+      }
       res.writeHead(200, { "content-type": "application/jwk-set+json" }).end(JSON.stringify(KEYS));
     } else {
       res

@@ -251,7 +251,9 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
         for (;;) {
           const known = head === "unsupported" ? undefined : head;
           // A long-poll must not hold up the sidecar's shutdown.
-          const answer = await Promise.race([deps.head.head(known, timings.waitSeconds), stopped]);
+          // The first ask returns at once: a pod learns the head it starts with.
+          const wait = head === undefined ? 0 : timings.waitSeconds;
+          const answer = await Promise.race([deps.head.head(known, wait), stopped]);
           if (answer === undefined || signal.aborted) return;
           if (answer.kind === "unsupported") {
             if (!unsupportedLogged) {

@@ -9,7 +9,7 @@
 import { generateKeyPairSync } from "node:crypto";
 import { request } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ownerKeyDigest } from "../../../src/coordinator/owner-key.ts";
 import { Reason } from "../../../src/names.ts";
 import { eventually } from "../kube.ts";
@@ -71,8 +71,31 @@ describe("updates of the state", () => {
       { timeoutMs: 60_000, intervalMs: 500 },
     );
 
+  /** What an operator would look at, printed when something failed. */
+  const diagnose = async () => {
+    const run = (line: string) => w.sh.run(line, { check: false, timeoutMs: 30_000 });
+    await run("kubectl get pods -o wide");
+    await run("kubectl get statehead -o yaml");
+    for (const pod of PODS) {
+      await run(`kubectl get pod ${pod} -o jsonpath='{.status.conditions}'`);
+      await run(`kubectl logs ${pod} -c coordinator-ha-recovery --tail=60`);
+    }
+    await run(`kubectl -n ${w.system} logs deployment/${w.release}-coordinator-ha-handler --tail=80`);
+  };
+
+  beforeEach(({ onTestFailed }) => onTestFailed(diagnose));
+
   beforeAll(async () => {
     w = await installWorkflow("e2e-update");
+    try {
+      await initialize();
+    } catch (err) {
+      await diagnose();
+      throw err;
+    }
+  }, 400_000);
+
+  async function initialize() {
     keyFile = w.files.write("workload-owner.pem", owner.export({ format: "pem", type: "sec1" }).toString());
     const first = await set(
       w.sh,
@@ -88,7 +111,7 @@ describe("updates of the state", () => {
         timeoutMs: 200_000,
       },
     );
-  }, 400_000);
+  }
   afterAll(async () => {
     await w?.cleanup();
   });

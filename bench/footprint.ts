@@ -2,9 +2,10 @@
 // process that only waits, all measured in the same run on the same machine:
 //   bare         `node -e 'setInterval(() => {}, 2 ** 30)'`: the floor of any Node process;
 //   sidecar      `coordinator-ha recover` in its steady state: startup passed (first instance),
-//                its app (the reference Coordinator below) initialized with `set`, the state
-//                confirmed to the handler; then it polls the app and re-confirms, as in every
-//                Coordinator pod. Run with the NODE_OPTIONS that the webhook injects;
+//                its app (the reference Coordinator below) initialized with `set` through the
+//                sidecar's commit API, the state confirmed to the handler; then it polls the
+//                app, re-confirms and long-polls the head, as in every Coordinator pod. Run
+//                with the NODE_OPTIONS that the webhook injects;
 //   coordinator  `coordinator-ha coordinator`, that sidecar's app, initialized;
 //   webhook      `coordinator-ha webhook` after 200 injected AdmissionReviews;
 //   handler      `coordinator-ha handler` watching 4 gated pods through a stand-in apiserver
@@ -183,19 +184,57 @@ function listen(server: Server): Promise<number> {
   );
 }
 
-/** The handler as the sidecar sees it: no initialized peer, and every confirmation taken. */
+/**
+ * The handler as one sidecar sees it: no initialized peer at first, a head with a quorum of one
+ * (a proposal commits at once), GET /v1/head held open until the head differs from what the
+ * caller knows or waitSeconds pass (as the handler's long-poll), and every confirmation taken.
+ */
 function fakeHandler(tls: { certPem: string; keyPem: string }): Server {
+  let committed: { digest: string; parent: string | null; by: string; at: string } | null = null;
+  const waiting = new Set<() => void>();
+  const head = () => ({ committed, proposal: null, quorum: 1 });
   return createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
-    req.resume();
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      res.setHeader("content-type", "application/json");
-      if (req.method === "GET" && req.url?.startsWith("/v1/peers")) {
-        res.end(JSON.stringify({ namespace: "bench", statefulSet: "coordinator", peers: [] }));
-      } else if (req.method === "POST" && req.url === "/v1/recovered") {
-        res.end(JSON.stringify({ changed: false, reason: "Initialized", message: "" }));
+      const url = new URL(req.url ?? "/", "https://handler");
+      const json = (status: number, body: unknown) =>
+        res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
+      const body = () => JSON.parse(Buffer.concat(chunks).toString() || "{}") as Record<string, unknown>;
+      if (req.method === "GET" && url.pathname === "/v1/peers") {
+        json(200, {
+          namespace: "bench",
+          statefulSet: "coordinator",
+          peers: [],
+          head: { digest: committed?.digest ?? null },
+        });
+      } else if (req.method === "GET" && url.pathname === "/v1/head") {
+        if ((url.searchParams.get("known") ?? "") !== (committed?.digest ?? "")) {
+          json(200, head());
+          return;
+        }
+        const wake = () => {
+          clearTimeout(timer);
+          waiting.delete(wake);
+          if (!res.writableEnded) json(200, head());
+        };
+        const timer = setTimeout(wake, Number(url.searchParams.get("waitSeconds") ?? 0) * 1000);
+        waiting.add(wake);
+        res.on("close", () => {
+          clearTimeout(timer);
+          waiting.delete(wake);
+        });
+      } else if (req.method === "POST" && url.pathname === "/v1/proposals") {
+        const { digest, parent } = body() as { digest: string; parent: string | null };
+        committed = { digest, parent, by: "coordinator-0", at: new Date().toISOString() };
+        json(200, head());
+        for (const wake of [...waiting]) wake();
+      } else if (req.method === "POST" && url.pathname === "/v1/holds") {
+        json(200, { committed: true });
+      } else if (req.method === "POST" && url.pathname === "/v1/recovered") {
+        json(200, { changed: false, reason: "Initialized", message: "" });
       } else {
-        res.statusCode = 404;
-        res.end(JSON.stringify({ error: "not here" }));
+        json(404, { error: `no ${req.method} ${url.pathname} here` });
       }
     });
   });
@@ -322,7 +361,7 @@ async function round(fx: Fixture, n: number): Promise<Record<Name, Measured>> {
     mkdirSync(stateDir);
     writeFileSync(join(dir, "token"), "bench-handler-token");
     writeFileSync(join(dir, "peer-token"), "bench-peer-token");
-    const [apiPort, probePort] = [await freePort(), await freePort()];
+    const [apiPort, probePort, commitPort] = [await freePort(), await freePort(), await freePort()];
     const nodeOptions = sidecarNodeOptions();
     const sidecar = start("sidecar", [CLI, "recover"], {
       [SidecarEnv.podName]: "coordinator-0",
@@ -338,6 +377,7 @@ async function round(fx: Fixture, n: number): Promise<Record<Name, Measured>> {
       [SidecarEnv.peerPort]: "0",
       [SidecarEnv.probePort]: "0",
       [SidecarEnv.appReadinessUrl]: `http://127.0.0.1:${probePort}/probe/readiness`,
+      [SidecarEnv.commitPort]: String(commitPort),
       ...(nodeOptions === undefined ? {} : { NODE_OPTIONS: nodeOptions }),
     });
     running.push(sidecar);
@@ -346,6 +386,7 @@ async function round(fx: Fixture, n: number): Promise<Record<Name, Measured>> {
       CLI,
       "coordinator",
       ...["--state-dir", stateDir, "--api-port", String(apiPort), "--probe-port", String(probePort)],
+      ...["--commit-api", `http://127.0.0.1:${commitPort}/v1/commit`],
     ]);
     running.push(coordinator);
     await coordinator.logged("coordinator listening");

@@ -310,7 +310,8 @@ interface Fixture {
   ca: string;
   cert: string;
   key: string;
-  handlerUrl: string;
+  /** The serving pair of the stand-ins (for 127.0.0.1 and localhost, from `ca`). */
+  tls: { certPem: string; keyPem: string };
   kubeconfig: string;
   reviewBody: string;
 }
@@ -332,6 +333,7 @@ function sidecarNodeOptions(): string | undefined {
 async function round(fx: Fixture, n: number): Promise<Record<Name, Measured>> {
   const dir = mkdtempSync(join(fx.dir, `round-${n}-`));
   const running: Running[] = [];
+  let handlerStandIn: Server | undefined;
   try {
     running.push(start("bare", ["-e", "setInterval(() => {}, 2 ** 30)"]));
 
@@ -356,7 +358,10 @@ async function round(fx: Fixture, n: number): Promise<Record<Name, Measured>> {
     ]);
     running.push(handler);
 
-    // A Coordinator pod: the sidecar first, the app once the sidecar's startup passed.
+    // A Coordinator pod: the sidecar first, the app once the sidecar's startup passed. Each
+    // round's pod starts a new StatefulSet history, so it gets a handler of its own.
+    handlerStandIn = fakeHandler(fx.tls);
+    const handlerPort = await listen(handlerStandIn);
     const stateDir = join(dir, "state");
     mkdirSync(stateDir);
     writeFileSync(join(dir, "token"), "bench-handler-token");
@@ -369,7 +374,7 @@ async function round(fx: Fixture, n: number): Promise<Record<Name, Measured>> {
       [SidecarEnv.podUid]: "00000000-0000-4000-8000-000000000000",
       [SidecarEnv.podIp]: "127.0.0.1",
       [SidecarEnv.serviceAccount]: "coordinator",
-      [SidecarEnv.handlerUrl]: fx.handlerUrl,
+      [SidecarEnv.handlerUrl]: `https://127.0.0.1:${handlerPort}`,
       [SidecarEnv.handlerCa]: fx.ca,
       [SidecarEnv.stateDir]: stateDir,
       [SidecarEnv.tokenFile]: join(dir, "token"),
@@ -437,6 +442,8 @@ async function round(fx: Fixture, n: number): Promise<Record<Name, Measured>> {
     ) as Record<Name, Measured>;
   } finally {
     await Promise.all(running.map(stop));
+    handlerStandIn?.closeAllConnections();
+    handlerStandIn?.close();
   }
 }
 
@@ -455,9 +462,6 @@ try {
   writeFileSync(cert, tls.certPem);
   writeFileSync(key, tls.keyPem);
 
-  const handlerStandIn = fakeHandler(tls);
-  servers.push(handlerStandIn);
-  const handlerPort = await listen(handlerStandIn);
   const apiserver = fakeApiserver(tls, "https://kubernetes.default.svc.cluster.local");
   servers.push(apiserver);
   const apiPort = await listen(apiserver);
@@ -500,7 +504,7 @@ try {
     ca: ca.certPem,
     cert,
     key,
-    handlerUrl: `https://127.0.0.1:${handlerPort}`,
+    tls,
     kubeconfig,
     reviewBody,
   };

@@ -5,8 +5,11 @@
 //   U1  a commit of this pod's app is in flight             -> nothing (the commit call acts)
 //   U2  another pod proposes a child of the head, not held  -> hold it: stage it from the
 //                                                              proposer, tell the handler
-//   U3  no committed head, the app holds state, no proposal -> propose it with parent null
-//       (the first `set`, also of an app that knows nothing of coordinator-ha)
+//   U3  no committed head, the app holds state               -> nothing: the first state is
+//       confirmed (confirmer.ts), and the handler makes the first confirmed state the head. Not a
+//       proposal: its quorum would count `spec.replicas`, while OrderedReady starts the second
+//       pod only once the first is Ready, so a StatefulSet scaled before its first state is
+//       committed could never commit it.
 //   U4  the live state is the head                           -> in sync
 //   U5  no live state                                        -> nothing (the recovery loop's job)
 //   U6  the live state is what this pod last held           -> catch up: swap the head in
@@ -25,7 +28,8 @@ export interface UpdateLook {
   live: string | undefined;
   /**
    * The committed state this pod last held live (swapped in, committed, recovered, or found at
-   * startup). A live digest other than this one was written by the app.
+   * startup); NO_STATE when the directory was empty at the first look. A live digest other than
+   * this one was written by the app. Undefined: not looked yet.
    */
   base: string | undefined;
   head: Head;
@@ -37,10 +41,13 @@ export interface UpdateLook {
   committing: boolean;
 }
 
+/** `base` of a pod whose directory was empty when the sidecar first looked. */
+export const NO_STATE = "";
+
 export type UpdateAction =
-  | { rule: "U1" | "U3-wait" | "U4" | "U5" | "U8"; kind: "none" }
+  | { rule: "U1" | "U3" | "U4" | "U5" | "U8"; kind: "none" }
   | { rule: "U2"; kind: "hold"; digest: string }
-  | { rule: "U3" | "U7"; kind: "propose"; digest: string; parent: string | null }
+  | { rule: "U7"; kind: "propose"; digest: string; parent: string }
   | { rule: "U6"; kind: "catch-up"; digest: string }
   | { rule: "U9"; kind: "refuse"; digest: string; then: string };
 
@@ -57,9 +64,8 @@ export function decideUpdate(look: UpdateLook): UpdateAction {
     return { rule: "U2", kind: "hold", digest: proposal.digest };
   }
   if (head.committed === null) {
-    if (live === undefined || look.refused.has(live)) return { rule: "U5", kind: "none" };
-    if (proposal) return { rule: "U3-wait", kind: "none" };
-    return { rule: "U3", kind: "propose", digest: live, parent: null };
+    if (live === undefined) return { rule: "U5", kind: "none" };
+    return { rule: "U3", kind: "none" };
   }
   if (live === head.committed) return { rule: "U4", kind: "none" };
   if (live === undefined) return { rule: "U5", kind: "none" };

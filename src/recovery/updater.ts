@@ -20,7 +20,7 @@ import { readBundle, stateDigest } from "../state/store.ts";
 import type { PeersAnswer } from "./handler-client.ts";
 import type { Head, HeadClient } from "./head-client.ts";
 import { writeSourceRecord } from "./source-record.ts";
-import { decideUpdate, type UpdateAction } from "./update-rules.ts";
+import { decideUpdate, NO_STATE, type UpdateAction } from "./update-rules.ts";
 
 export interface UpdaterDeps {
   self: string;
@@ -216,7 +216,7 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
       }
       if (!looked) {
         looked = true;
-        base = live;
+        base = live ?? NO_STATE;
       }
       const action = decideUpdate({ self: deps.self, live, base, head: now, held, refused, committing });
       if (action.kind !== "none")

@@ -186,8 +186,11 @@ async function writeManifestFile(name: string, m: Manifest): Promise<string> {
 describe("updates of the state across three pods", () => {
   let publicKey: string;
 
-  it("the first set is proposed by the sidecar and committed; two more pods recover it", async () => {
-    head.quorum = 1; // floor(1/2)+1 while the StatefulSet has one replica
+  it("the first set is confirmed and becomes the head; two more pods recover it", async () => {
+    // The StatefulSet is scaled to 3 before its first state is committed (the e2e's `set` and
+    // `kubectl scale` back to back): the first state must not wait for a quorum that cannot
+    // exist before the first pod is Ready.
+    head.quorum = 2;
     const first = await startPod("coordinator-0");
     const out: string[] = [];
     const io = { out: (l: string) => out.push(l), err: (l: string) => out.push(l) };
@@ -204,7 +207,6 @@ describe("updates of the state across three pods", () => {
     await vi.waitFor(() => expect(head.committed?.digest).toBe(set.digest), { timeout: 5000 });
     publicKey = set.publicKey;
 
-    head.quorum = 2; // scaled to 3
     await startPod("coordinator-1");
     await startPod("coordinator-2");
     await converged(set.digest);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Head, HeadProposal } from "../../../src/recovery/head-client.ts";
-import { decideUpdate, type UpdateLook } from "../../../src/recovery/update-rules.ts";
+import { decideUpdate, NO_STATE, type UpdateLook } from "../../../src/recovery/update-rules.ts";
 
 const d = (c: string) => `sha256:${c.repeat(64)}`;
 const [A, B, C, X] = [d("a"), d("b"), d("c"), d("e")];
@@ -54,14 +54,9 @@ describe("decideUpdate (the sidecar's rules about the head)", () => {
       { rule: "U8", kind: "none" },
     ],
     [
-      "U3 no head yet and the app holds state: propose it as the first (an unaware app's first set)",
-      look({ base: undefined, head: head(null) }),
-      { rule: "U3", kind: "propose", digest: A, parent: null },
-    ],
-    [
-      "U3-wait no head yet, this pod's first state is proposed: wait",
-      look({ head: head(null, proposal(A, null, "coordinator-1")) }),
-      { rule: "U3-wait" },
+      "U3 no head yet and the app holds state: nothing, its confirmation makes it the first head",
+      look({ base: NO_STATE, head: head(null) }),
+      { rule: "U3", kind: "none" },
     ],
     [
       "U2 no head yet, another pod proposes a first state: hold it",
@@ -114,9 +109,9 @@ describe("decideUpdate (the sidecar's rules about the head)", () => {
       { rule: "U6", kind: "catch-up", digest: A },
     ],
     [
-      "U5 no head, a refused first state: nothing (never proposed again)",
-      look({ live: X, base: X, head: head(null), refused: new Set([X]) }),
-      { rule: "U5" },
+      "U9 the directory was empty at the first look, and the app wrote while another pod's first state became the head",
+      look({ live: X, base: NO_STATE, head: head(B) }),
+      { rule: "U9", kind: "refuse", digest: X, then: B },
     ],
   ])("%s", (_name, input, expected) => {
     expect(decideUpdate(input)).toMatchObject(expected);

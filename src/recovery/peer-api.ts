@@ -6,7 +6,8 @@
 //     that other pods stage from its proposer before it is committed)
 //     200 {"digest": "sha256:…", "jwe": "<compact JWE of the bundle, to publicKey>"}
 //     401 bad token, 403 not a live member, 400 bad key, 409 no state here,
-//     503 cannot verify now (issuer keys or the handler unreachable)
+//     503 cannot verify now (issuer keys or the handler unreachable), or busy serving another
+//         peer for longer than TRANSFER_WAIT_MS
 //
 // Who gets the state: a live member of this pod's StatefulSet, as the handler finds it in
 // the cluster at the time of the request (POST /v1/peer-access, src/handler/peer-access.ts).
@@ -17,12 +18,21 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Logger } from "pino";
 import { closeAfterAnswer, rawBody } from "../http/body.ts";
+import { BusyError, limiter, type Limiter } from "../http/limiter.ts";
 import { errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import { IdentityError, type PodIdentity, type PodTokenVerifier } from "../identity/index.ts";
 import { PEER_TOKEN_AUDIENCE } from "../names.ts";
 import { encodeBundle, digestOf, isDigest, type Bundle } from "../state/bundle.ts";
 import { authorizePeer } from "./peer-authz.ts";
 import { recipientKey, sealBundle, TransferError } from "./transfer.ts";
+
+/**
+ * Transfers served at once, and how long another may wait for its turn. One transfer of a
+ * large state holds several times its size in memory; the wait leaves the caller (15 s
+ * deadline, peer-client.ts) time for the transfer itself.
+ */
+export const MAX_TRANSFERS = 1;
+export const TRANSFER_WAIT_MS = 5_000;
 
 /** A P-256 JWK is about 150 bytes. */
 const BODY_LIMIT = 4 * 1024;
@@ -45,11 +55,14 @@ export interface PeerApiOptions {
    */
   readState: (digest?: string) => Promise<Bundle | undefined>;
   logger: Logger;
+  /** Transfers at once (default MAX_TRANSFERS, waiting TRANSFER_WAIT_MS at most). */
+  transfers?: Limiter;
 }
 
 export function peerApi(opts: PeerApiOptions): express.Express {
   const { logger } = opts;
   const app = express();
+  const transfers = opts.transfers ?? limiter(MAX_TRANSFERS, TRANSFER_WAIT_MS);
   app.disable("x-powered-by");
   app.set("etag", false);
 
@@ -142,26 +155,46 @@ export function peerApi(opts: PeerApiOptions): express.Express {
       refuse(req, res, 400, err.message, who);
       return;
     }
-    const bundle = await opts.readState(wanted);
-    if (!bundle || bundle.files.length === 0) {
-      refuse(
-        req,
-        res,
-        409,
-        `this pod holds ${wanted === undefined ? "no state (yet)" : `no state ${wanted}`}`,
-        who,
-      );
-      return;
+    // One transfer at a time (see src/http/limiter.ts); a caller that waits too long gets 503
+    // and tries again or asks another peer, as for any refusal of a peer.
+    try {
+      await transfers.run(async () => {
+        const bundle = await opts.readState(wanted);
+        if (!bundle || bundle.files.length === 0) {
+          refuse(
+            req,
+            res,
+            409,
+            `this pod holds ${wanted === undefined ? "no state (yet)" : `no state ${wanted}`}`,
+            who,
+          );
+          return;
+        }
+        const encoding = encodeBundle(bundle);
+        const digest = digestOf(encoding);
+        if (wanted !== undefined && digest !== wanted) {
+          refuse(req, res, 409, `this pod holds no state ${wanted}`, who);
+          return;
+        }
+        const jwe = await sealBundle(encoding, recipient);
+        logger.info({ ...who, digest }, "served the state to a peer");
+        res.json({ digest, jwe });
+        // The answer is in memory until the caller has read it: the turn ends then (or after
+        // a bound, so that a slow reader cannot hold every other peer off).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, TRANSFER_WAIT_MS);
+          const done = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+          res.once("finish", done);
+          res.once("close", done);
+        });
+      });
+    } catch (err) {
+      if (!(err instanceof BusyError)) throw err;
+      refuse(req, res, 503, "this pod is serving its state to other peers; try again later", who);
     }
-    const encoding = encodeBundle(bundle);
-    const digest = digestOf(encoding);
-    if (wanted !== undefined && digest !== wanted) {
-      refuse(req, res, 409, `this pod holds no state ${wanted}`, who);
-      return;
-    }
-    const jwe = await sealBundle(encoding, recipient);
-    logger.info({ ...who, digest }, "served the state to a peer");
-    res.json({ digest, jwe });
   });
 
   app.use(unmatchedRoute({ "/v1/state": ["POST"] }));

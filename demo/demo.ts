@@ -288,6 +288,8 @@ async function main(): Promise<void> {
         );
         await sh!.run(GET_PODS);
         await verifyAll(sh!, reach!, files, state!);
+        // One look at the set: every pod, its gate, the state it holds, where it came from.
+        await sh!.run("coordinator-ha status");
       },
     );
 

@@ -75,10 +75,29 @@ function injectYaml(text: string, options: InjectOptions): InjectResult {
         // keep the padding that the file uses.
         lineWidth: 0,
         flowCollectionPadding: /[{[] [^\s\]}]/.test(source),
+        indentSeq: indentsSequences(source),
       }),
     );
   }
   return { text: out.join(""), reports };
+}
+
+/**
+ * Whether the document indents a block sequence under its key (`key:\n  - a`) or not
+ * (`key:\n- a`, as `toYaml` in Helm templates writes it): the style most of its lists have.
+ */
+function indentsSequences(source: string): boolean {
+  let indented = 0;
+  let flush = 0;
+  const lines = source.split("\n");
+  for (let i = 1; i < lines.length; i++) {
+    const item = /^( *)- /.exec(lines[i]!);
+    const key = /^( *)[^\s#-][^#]*:\s*$/.exec(lines[i - 1]!);
+    if (!item || !key) continue;
+    if (item[1]!.length > key[1]!.length) indented++;
+    else if (item[1]!.length === key[1]!.length) flush++;
+  }
+  return indented >= flush;
 }
 
 function injectJson(text: string, options: InjectOptions): InjectResult {

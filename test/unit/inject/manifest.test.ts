@@ -185,4 +185,25 @@ describe("inject's decisions, one template each", () => {
     const text = "# only a comment\n---\nkind: ConfigMap\ndata: {a: b}\n";
     expect(injectManifest(text, options)).toEqual({ text, reports: [] });
   });
+
+  it("keeps lists flush with their key when the document writes them so (kubectl, toYaml)", () => {
+    const flush = [
+      "apiVersion: v1",
+      "kind: Pod",
+      "metadata:",
+      "  name: c",
+      "  labels:",
+      "    app.kubernetes.io/name: coordinator",
+      "spec:",
+      "  containers:",
+      "  - name: app",
+      "    image: app",
+      "    args:",
+      "    - serve",
+      "",
+    ].join("\n");
+    const out = injectManifest(flush, options).text.split("\n");
+    for (const line of flush.split("\n")) expect(out).toContain(line);
+    expect(out).toContain("  - name: coordinator-ha-recovery");
+  });
 });

@@ -4,7 +4,7 @@
 // that a pod created from the output is what the webhook would have made of the input, and
 // the webhook then leaves it alone. YAML keeps its comments, order and every other document
 // (the yaml package's Document API); JSON stays JSON.
-import { Composer, CST, Parser } from "yaml";
+import { Composer, CST, Parser, type Document } from "yaml";
 import type { LabelSelector } from "../kube/label-selector.ts";
 import { INJECT_ANNOTATION } from "../names.ts";
 import { isInjected, isOptedOut } from "../webhook/annotations.ts";
@@ -44,17 +44,28 @@ export function injectManifest(text: string, options: InjectOptions): InjectResu
 function injectYaml(text: string, options: InjectOptions): InjectResult {
   // The parser's tokens give the source of every document and of what lies between them
   // (comments, `...`): an unchanged document is written back from its source, byte for byte,
-  // and a changed one is rendered from its Document, which keeps comments and styles.
+  // and a changed one is rendered from its Document, which keeps comments and styles. The
+  // comments just above a document belong to it (the composer attaches them), so they are
+  // written with it.
   const tokens = [...new Parser().parse(text)];
   const docs = [...new Composer().compose(tokens)];
   const reports: TemplateReport[] = [];
   const out: string[] = [];
+  let above: string[] = [];
   let d = 0;
+  // The last document was rendered: its `...` and the comments after it are in its rendering.
+  let rendered: Document | undefined;
   for (const token of tokens) {
-    if (token.type !== "document") {
-      out.push(CST.stringify(token));
+    if (token.type === "comment" || token.type === "newline" || token.type === "space") {
+      above.push(CST.stringify(token));
       continue;
     }
+    if (token.type !== "document") {
+      if (!(rendered && token.type === "doc-end")) out.push(...above, CST.stringify(token));
+      above = [];
+      continue;
+    }
+    rendered = undefined;
     const doc = docs[d++]!;
     if (doc.errors.length > 0) {
       throw new ManifestError(`document ${d} is not valid YAML: ${doc.errors[0]!.message}`);
@@ -62,12 +73,13 @@ function injectYaml(text: string, options: InjectOptions): InjectResult {
     const result = injectObject(doc.toJS(), options);
     reports.push(...result.reports);
     if (!result.changed) {
-      out.push(CST.stringify(token));
+      out.push(...above, CST.stringify(token));
+      above = [];
       continue;
     }
+    above = [];
+    rendered = doc;
     doc.contents = reconcile(doc, doc.contents, result.object as never) as typeof doc.contents;
-    // The comments before `---` are tokens of the stream, written above already.
-    doc.commentBefore = null;
     const source = CST.stringify(token);
     out.push(
       doc.toString({
@@ -79,6 +91,8 @@ function injectYaml(text: string, options: InjectOptions): InjectResult {
       }),
     );
   }
+  // Comments after the last document are its own when it was rendered.
+  if (!rendered?.comment) out.push(...above);
   return { text: out.join(""), reports };
 }
 

@@ -206,4 +206,19 @@ describe("inject's decisions, one template each", () => {
     for (const line of flush.split("\n")) expect(out).toContain(line);
     expect(out).toContain("  - name: coordinator-ha-recovery");
   });
+
+  it.each([
+    ["a comment above the first document", "# head\n{pod}---\nkind: X\n"],
+    ["comments around ---", "# head\n---\n# in doc\n{pod}"],
+    ["... and comments after the last document", "kind: X\n...\n# between\n---\n{pod}...\n# tail\n"],
+    ["a comment at the end", "kind: X\n---\n{pod}# tail\n"],
+  ])("writes %s exactly once", (_what, template) => {
+    const pod =
+      "kind: Pod\nmetadata:\n  labels: {app.kubernetes.io/name: coordinator}\nspec:\n  containers: [{name: a, image: a}]\n";
+    const text = template.replace("{pod}", pod);
+    const out = injectManifest(text, options).text;
+    for (const comment of text.match(/# \w+( \w+)*/g)!)
+      expect(out.split(comment).length - 1, comment).toBe(1);
+    expect(parseAllDocuments(out).map((d) => d.errors)).toEqual(parseAllDocuments(text).map(() => []));
+  });
 });

@@ -134,6 +134,8 @@ describe("coordinator-ha inject --from-cluster, then kubectl apply", () => {
       return gate?.reason === "AwaitingState" ? true : undefined;
     });
     const r = status(["status", "-n", injected]);
+    // The transcript, as the e2e tests keep theirs.
+    console.log(`$ coordinator-ha status -n ${injected}\n${r.stdout}${r.stderr}(exit ${r.status})`);
     expect(r.status, r.stderr).toBe(1);
     expect(r.stdout).toMatch(/^coordinator-0 +local-node +False +False +AwaitingState +- +- +\S+$/m);
     expect(r.stdout).toContain(
@@ -184,6 +186,9 @@ describe("coordinator-ha inject --from-cluster, then kubectl apply", () => {
       env: { ...env, PATH: path },
     });
     rmSync(bin, { recursive: true });
+    console.log(
+      `$ kubectl coordinator-ha status -n ${injected}\n${plugin.stdout}${plugin.stderr}(exit ${plugin.status})`,
+    );
     expect(plugin.status, plugin.stderr).toBe(0);
     expect(plugin.stdout).toMatch(
       /^coordinator-1 +local-node +True +True +RecoveredFromPeer +sha256:[0-9a-f]{8} +coordinator-0 /m,

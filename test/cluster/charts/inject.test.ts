@@ -148,6 +148,7 @@ describe("coordinator-ha inject --from-cluster, then kubectl apply", () => {
       injected,
       "inject-cli",
       () =>
+        kubectl(["logs", "-n", injected, "coordinator-1", "-c", SIDECAR_NAME, "--tail=30"]).stdout +
         kubectl(["logs", "-n", system, `deployment/${release}-coordinator-ha-handler`, "--tail=30"]).stdout,
     );
     expect(conditions.find((c) => c.type === RECOVERED_CONDITION)).toMatchObject({

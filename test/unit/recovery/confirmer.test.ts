@@ -37,7 +37,14 @@ const running: AbortController[] = [];
 afterEach(() => running.splice(0).forEach((a) => a.abort()));
 
 function fakeSidecar(opts: { answers: ConfirmAnswer[] }) {
-  const world = { digest: undefined as string | undefined, ready: false, now: 0, looks: 0 };
+  const world = {
+    digest: undefined as string | undefined,
+    ready: false,
+    now: 0,
+    looks: 0,
+    /** What the updater says may be confirmed now. */
+    confirmable: (_digest: string) => true,
+  };
   const sent: RecoveredRequest[] = [];
   const abort = new AbortController();
   running.push(abort);
@@ -53,6 +60,7 @@ function fakeSidecar(opts: { answers: ConfirmAnswer[] }) {
         sent.push(request);
         return opts.answers[Math.min(sent.length - 1, opts.answers.length - 1)]!;
       },
+      confirmable: (digest) => world.confirmable(digest),
       certSha256: "f".repeat(64),
       logger: pino({ level: "silent" }),
       now: () => world.now,
@@ -69,6 +77,18 @@ function fakeSidecar(opts: { answers: ConfirmAnswer[] }) {
 }
 
 describe("runConfirmer", () => {
+  it("holds back a state the updater has not seen committed (a write of the app being proposed), then confirms it", async () => {
+    const s = fakeSidecar({ answers: [{ ok: true, changed: true }] });
+    s.world.digest = A;
+    s.world.ready = true;
+    s.world.confirmable = () => false;
+    await s.looks(10);
+    expect(s.sent).toEqual([]);
+    s.world.confirmable = (d) => d === A;
+    await vi.waitFor(() => expect(s.sent).toHaveLength(1));
+    expect(s.sent[0]?.digest).toBe(A);
+  });
+
   it("says nothing until the app is ready and holds state", async () => {
     const s = fakeSidecar({ answers: [{ ok: true, changed: true }] });
     s.world.digest = A;

@@ -14,6 +14,10 @@ export function registerInjectCommand(program: Command): void {
     .requiredOption("-f, --filename <file>", "a YAML or JSON manifest, a directory of them, or - for stdin")
     .option("-o, --output <file>", "write the result here (a directory when -f is one) instead of stdout")
     .option("--diff", "print a unified diff of what would change instead of the result")
+    .option(
+      "--reinject",
+      "inject templates that are already injected again, with the settings given (after an upgrade of coordinator-ha)",
+    )
     .option("--from-cluster", "take the settings below from the coordinator-ha installed in the cluster")
     .option(
       "--kubeconfig <file>",

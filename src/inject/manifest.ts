@@ -19,6 +19,12 @@ export interface InjectOptions {
   params: InjectionParams;
   /** The webhook's objectSelector: which pod templates are Coordinators. */
   selector: LabelSelector;
+  /**
+   * Inject templates that are already injected again, with these params: injectPod replaces
+   * its own sidecar and volumes in place, so an upgrade (a new image, handler URL or CA)
+   * reaches manifests that the webhook, which leaves injected pods alone, never changes.
+   */
+  reinject?: boolean;
 }
 
 type Outcome =
@@ -173,7 +179,7 @@ function decide(template: Record<string, unknown>, options: InjectOptions): Deci
   if (isOptedOut(pod)) {
     return { report: { outcome: "skipped", reason: "opted_out", message: skipReasons.opted_out } };
   }
-  if (isInjected(pod)) {
+  if (isInjected(pod) && !options.reinject) {
     const message = skipReasons.already_injected;
     return { report: { outcome: "skipped", reason: "already_injected", message } };
   }

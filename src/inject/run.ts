@@ -33,6 +33,7 @@ export interface InjectFlags {
   stateDir?: string;
   sidecarProbes?: string;
   selector?: string;
+  reinject?: boolean;
 }
 
 export interface Terminal {
@@ -170,7 +171,7 @@ export function injectOptions(flags: InjectFlags, installed?: InstalledWebhook):
   // Only when not the default, as the webhook's params: the same pod either way.
   if (probes !== "http") params.probes = probes as SidecarProbes;
   if (pullPolicy !== undefined) params.imagePullPolicy = pullPolicy as PullPolicy;
-  return { params, selector: selector! };
+  return { params, selector: selector!, ...(flags.reinject ? { reinject: true } : {}) };
 }
 
 interface Input {

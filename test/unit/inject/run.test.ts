@@ -210,3 +210,26 @@ describe("unifiedDiff", () => {
     );
   });
 });
+
+describe("coordinator-ha inject --reinject", () => {
+  it("brings an injected manifest to new settings, with one sidecar, and is idempotent", async () => {
+    const once = await inject({}, coordinator);
+    const skipped = await inject({ sidecarImage: "coordinator-ha:2" }, once.out);
+    expect(skipped.out).toBe(once.out);
+    expect(skipped.err[0]).toContain("skipped (already_injected)");
+
+    const upgraded = await inject({ sidecarImage: "coordinator-ha:2", reinject: true }, once.out);
+    expect(upgraded.err).toEqual(["stdin: StatefulSet/coordinator: injected"]);
+    const spec = (
+      parse(upgraded.out) as {
+        spec: { template: { spec: Record<string, { name: string; image?: string }[]> } };
+      }
+    ).spec.template.spec;
+    expect(spec["initContainers"]!.filter((c) => c.name === SIDECAR_NAME).map((c) => c.image)).toEqual([
+      "coordinator-ha:2",
+    ]);
+    expect(spec["volumes"]!.map((v) => v.name)).toEqual(["coordinator-ha-state", "coordinator-ha-token"]);
+    const again = await inject({ sidecarImage: "coordinator-ha:2", reinject: true }, upgraded.out);
+    expect(again.out).toBe(upgraded.out);
+  });
+});

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SidecarEnv } from "../../src/recovery/sidecar-env.ts";
+import { SIDECAR_NODE_OPTIONS } from "../../src/webhook/sidecar.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const NOT_LOADED = [
@@ -61,6 +62,8 @@ describe("the recovery sidecar", () => {
       {
         env: {
           ...process.env,
+          // As the webhook runs it: without a JIT, and so without WebAssembly (see sidecar.ts).
+          NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
           [SidecarEnv.podName]: "coordinator-0",
           [SidecarEnv.podNamespace]: "default",
           [SidecarEnv.podUid]: "uid-0",

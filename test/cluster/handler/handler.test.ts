@@ -1,325 +1,45 @@
 // `coordinator-ha handler` as a process on the host, against the real kube-apiserver, with
 // nothing but the RBAC that docs/handler.md documents, and with real TokenRequest tokens
-// bound to real pods of a real StatefulSet.
-//
-// The pods never run: a nodeSelector that no node matches keeps them away from the node
-// agent (and from the pod garbage collector, which deletes pods bound to missing nodes).
-// The test plays the kubelet instead and writes the status fields the handler reads
-// (phase, podIP, container restart counts, Ready), so that every step is deterministic.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createInterface } from "node:readline";
-import {
-  AppsV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  RbacAuthorizationV1Api,
-  setHeaderOptions,
-  type V1Pod,
-  type V1PodCondition,
-} from "@kubernetes/client-node";
+// bound to real pods of a real StatefulSet (harness.ts: the pods never run; the test plays
+// the kubelet and writes the status fields the handler reads, so every step is deterministic).
+import type { V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PeersResponse } from "../../../src/handler/api.ts";
-import { headSpecOf } from "../../../src/handler/head/state-head.ts";
 import { AWAITING_NO_PEER, AWAITING_PEER } from "../../../src/handler/reconcile.ts";
-import {
-  PEER_PORT,
-  PEER_PORT_NAME,
-  RECOVERED_CONDITION,
-  PEER_TOKEN_AUDIENCE,
-  SIDECAR_NAME,
-  TOKEN_AUDIENCE,
-} from "../../../src/names.ts";
-import { createCa, issueServingCert, type CertificateAuthority } from "../../../webhook-certs/x509.ts";
-import {
-  createNamespace,
-  deleteNamespace,
-  ensureStateHeadCrd,
-  eventually,
-  kubeConfig,
-  requestPodToken,
-} from "../kube.ts";
+import { PEER_PORT, PEER_TOKEN_AUDIENCE, TOKEN_AUDIENCE } from "../../../src/names.ts";
+import { eventually, kubeConfig } from "../kube.ts";
+import { HandlerEnv, type HandlerProcess, type Reply } from "./harness.ts";
 
 const DIGEST = `sha256:${"5f".repeat(32)}`;
 const CERT = "8c".repeat(32);
 
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-}
-
 describe("the event handler on the local cluster", () => {
-  const kc = kubeConfig();
-  const core = kc.makeApiClient(CoreV1Api);
-  const apps = kc.makeApiClient(AppsV1Api);
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  const custom = kc.makeApiClient(CustomObjectsApi);
-  /** The member record that the handler wrote into the StatefulSet's StateHead. */
-  const memberRecord = async (name: string) =>
-    headSpecOf(
-      await custom.getNamespacedCustomObject({
-        group: "coordinator-ha.io",
-        version: "v1alpha1",
-        namespace,
-        plural: "stateheads",
-        name: "coordinator",
-      }),
-    )?.members[name];
-  const strategicMerge = setHeaderOptions("Content-Type", PatchStrategy.StrategicMergePatch);
+  const env = new HandlerEnv(kubeConfig());
+  const core = env.core;
   let namespace: string;
-  let clusterRole: string;
-  let dir: string;
-  let ca: CertificateAuthority;
-  let handler: ChildProcess | undefined;
-  let port = 0;
-  const logs: Record<string, unknown>[] = [];
-  // A label of its own, so that no other test's webhook (or leftover) selects these pods.
   let app: string;
-
+  let handler: HandlerProcess;
+  let logs: Record<string, unknown>[] = [];
   const call = (method: string, path: string, token?: string, body?: unknown): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      const text = body === undefined ? undefined : JSON.stringify(body);
-      const headers: Record<string, string | number> = {};
-      if (token) headers["authorization"] = `Bearer ${token}`;
-      if (text !== undefined) headers["content-type"] = "application/json";
-      const req = request(
-        {
-          host: "127.0.0.1",
-          servername: "localhost",
-          port,
-          method,
-          path,
-          ca: ca.certPem,
-          agent: false,
-          headers,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            const raw = Buffer.concat(chunks).toString("utf8");
-            let parsed: Record<string, unknown>;
-            try {
-              parsed = JSON.parse(raw) as Record<string, unknown>;
-            } catch {
-              parsed = { text: raw };
-            }
-            resolve({ status: res.statusCode ?? 0, body: parsed });
-          });
-        },
-      );
-      req.on("error", reject);
-      if (text !== undefined) req.write(text);
-      req.end();
-    });
-
-  const getPod = (name: string) => core.readNamespacedPod({ namespace, name });
-  const recovered = async (name: string): Promise<V1PodCondition | undefined> =>
-    (await getPod(name)).status?.conditions?.find((c) => c.type === RECOVERED_CONDITION);
-
-  /** A pod-bound token, as the kubelet projects it into the sidecar. */
-  const tokenFor = (pod: V1Pod, audience = TOKEN_AUDIENCE) => requestPodToken(core, pod, [audience]);
-
-  /** Plays the kubelet: the status fields the handler reads. */
-  const kubeletStatus = async (name: string, opts: { ready: boolean; restarts: number; ip: string }) => {
-    const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");
-    await core.patchNamespacedPodStatus(
-      {
-        namespace,
-        name,
-        body: {
-          status: {
-            phase: "Running",
-            podIP: opts.ip,
-            podIPs: [{ ip: opts.ip }],
-            conditions: [{ type: "Ready", status: opts.ready ? "True" : "False", lastTransitionTime: now }],
-            containerStatuses: [
-              {
-                name: "app",
-                image: "registry.invalid/app:1",
-                imageID: "",
-                ready: opts.ready,
-                restartCount: opts.restarts,
-                started: true,
-                state: { running: { startedAt: now } },
-              },
-            ],
-          },
-        },
-      },
-      strategicMerge,
-    );
-  };
-
-  const events = async (pod: string) =>
-    (await core.listNamespacedEvent({ namespace, fieldSelector: `involvedObject.name=${pod}` })).items.filter(
-      (e) => e.reportingComponent === "coordinator-ha-handler",
-    );
-
-  /** The handler's least-privilege kubeconfig: a service-account token with docs/handler.md's RBAC. */
-  const handlerKubeconfig = async (): Promise<string> => {
-    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: "handler" } } });
-    clusterRole = `cha-handler-test-${namespace}`;
-    await rbac.createClusterRole({
-      body: {
-        metadata: { name: clusterRole },
-        rules: [
-          { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
-          { apiGroups: [""], resources: ["pods/status"], verbs: ["patch"] },
-          { apiGroups: [""], resources: ["events"], verbs: ["create"] },
-          {
-            apiGroups: ["coordinator-ha.io"],
-            resources: ["stateheads"],
-            verbs: ["get", "list", "watch", "create", "update"],
-          },
-          { apiGroups: ["apps"], resources: ["statefulsets"], verbs: ["get"] },
-        ],
-      },
-    });
-    await rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name: clusterRole },
-        roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: clusterRole },
-        subjects: [{ kind: "ServiceAccount", name: "handler", namespace }],
-      },
-    });
-    const token = (
-      await core.createNamespacedServiceAccountToken({
-        namespace,
-        name: "handler",
-        body: { spec: { audiences: [], expirationSeconds: 3600 } },
-      })
-    ).status!.token;
-    const cluster = kc.getCurrentCluster()!;
-    const file = join(dir, "handler.kubeconfig");
-    writeFileSync(
-      file,
-      JSON.stringify({
-        apiVersion: "v1",
-        kind: "Config",
-        clusters: [
-          {
-            name: "local",
-            cluster: { server: cluster.server, "certificate-authority-data": cluster.caData },
-          },
-        ],
-        users: [{ name: "handler", user: { token } }],
-        contexts: [{ name: "handler", context: { cluster: "local", user: "handler", namespace } }],
-        "current-context": "handler",
-      }),
-    );
-    return file;
-  };
-
-  const startHandlerProcess = async (kubeconfig: string): Promise<void> => {
-    handler = spawn(
-      "node_modules/.bin/node",
-      [
-        "src/cli.ts",
-        "handler",
-        "--port",
-        "0",
-        "--tls-cert",
-        join(dir, "tls.crt"),
-        "--tls-key",
-        join(dir, "tls.key"),
-        "--pod-selector",
-        `app.kubernetes.io/name=${app}`,
-        "--kubeconfig",
-        kubeconfig,
-        "--log-level",
-        "debug",
-      ],
-      { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, KUBECONFIG: "" } },
-    );
-    const child = handler;
-    const serving = new Promise<number>((resolve, reject) => {
-      child.once("exit", (code) => reject(new Error(`the handler exited with ${code}`)));
-      createInterface(child.stdout!).on("line", (line) => {
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line) as Record<string, unknown>;
-        } catch {
-          entry = { msg: line };
-        }
-        logs.push(entry);
-        if (entry["msg"] === "handler serving") resolve(entry["port"] as number);
-      });
-    });
-    port = await serving;
-    await eventually("the handler to be ready", async () =>
-      (await call("GET", "/readyz")).status === 200 ? true : undefined,
-    );
-  };
+    handler.call(method, path, token, body);
+  const getPod = (name: string) => env.getPod(name);
+  const recovered = (name: string) => env.recovered(name);
+  const tokenFor = (pod: V1Pod, audience = TOKEN_AUDIENCE) => env.tokenFor(pod, audience);
+  const kubeletStatus = (name: string, opts: { ready: boolean; restarts: number; ip: string }) =>
+    env.kubeletStatus(name, opts);
+  const events = (pod: string) => env.events(pod);
+  const memberRecord = async (name: string) => (await env.head())?.members[name];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), "cha-handler-"));
-    ca = await createCa({ commonName: "handler-test-ca" });
-    const serving = await issueServingCert(ca, { dnsNames: ["localhost"], ips: ["127.0.0.1"] });
-    writeFileSync(join(dir, "tls.crt"), serving.certPem);
-    writeFileSync(join(dir, "tls.key"), serving.keyPem);
-
-    await ensureStateHeadCrd(kc);
-    namespace = await createNamespace(kc, "handler");
-    app = `coordinator-${namespace}`;
-    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: "coordinator" } } });
-    const kubeconfig = await handlerKubeconfig();
-    const labels = { "app.kubernetes.io/name": app };
-    await apps.createNamespacedStatefulSet({
-      namespace,
-      body: {
-        metadata: { name: "coordinator" },
-        spec: {
-          serviceName: "coordinator",
-          replicas: 2,
-          podManagementPolicy: "Parallel",
-          selector: { matchLabels: labels },
-          template: {
-            metadata: { labels },
-            spec: {
-              serviceAccountName: "coordinator",
-              nodeSelector: { "coordinator-ha.io/test": "never-scheduled" },
-              readinessGates: [{ conditionType: RECOVERED_CONDITION }],
-              initContainers: [
-                {
-                  name: SIDECAR_NAME,
-                  image: "registry.invalid/coordinator-ha:test",
-                  restartPolicy: "Always",
-                  ports: [{ name: PEER_PORT_NAME, containerPort: PEER_PORT }],
-                },
-              ],
-              containers: [{ name: "app", image: "registry.invalid/app:1" }],
-            },
-          },
-        },
-      },
-    });
-    for (const [ordinal, name] of ["coordinator-0", "coordinator-1"].entries()) {
-      await eventually(`pod ${name}`, async () =>
-        (await core.listNamespacedPod({ namespace })).items.find((p) => p.metadata?.name === name),
-      );
-      await kubeletStatus(name, { ready: false, restarts: 0, ip: `10.244.0.${200 + ordinal}` });
-    }
-    await startHandlerProcess(kubeconfig);
+    await env.setUp("handler");
+    namespace = env.namespace;
+    app = env.app;
+    await env.createStatefulSet(2);
+    handler = await env.startHandler();
+    logs = handler.logs;
   });
 
-  afterAll(async () => {
-    if (handler && handler.exitCode === null) {
-      const exited = new Promise((resolve) => handler!.once("exit", resolve));
-      handler.kill("SIGTERM");
-      await exited;
-    }
-    if (clusterRole) {
-      await rbac.deleteClusterRoleBinding({ name: clusterRole }).catch(() => undefined);
-      await rbac.deleteClusterRole({ name: clusterRole }).catch(() => undefined);
-    }
-    if (namespace) await deleteNamespace(kc, namespace);
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => env.tearDown());
 
   it("tells the waiting pods that no initialized peer exists, and answers an empty peer list", async () => {
     for (const name of ["coordinator-0", "coordinator-1"]) {

@@ -12,7 +12,11 @@
 //   P4 a proposal of another pod is pending                   -> update_in_progress (409)
 //   P5 parent is the committed head (null for the first)      -> accepted; the proposer holds
 //                                                                it; committed at once if
-//                                                                that is a quorum (202/200)
+//                                                                that is a quorum (202/200).
+//                                                                The first state's quorum is
+//                                                                its proposer: with
+//                                                                OrderedReady, no other pod
+//                                                                exists before it is Ready.
 //   P6 parent is an ancestor of the head                      -> stale_parent (409)
 //   P7 anything else (a sibling of the head)                  -> conflict (409)
 // hold(pod, digest)
@@ -202,7 +206,7 @@ export function decidePropose(read: HeadSpec, req: ProposeRequest, ctx: HeadCont
       holders: { [req.pod]: req.uid },
     };
     const holders = liveHolders(proposal.holders, ctx);
-    const reached = Object.keys(holders).length >= ctx.quorum;
+    const reached = Object.keys(holders).length >= (req.parent === null ? 1 : ctx.quorum);
     const next = reached ? commit(head, proposal, holders, at) : { ...head, proposal };
     return { ...base, kind: "accepted", rule: "P5", committed: reached, next: pruneMembers(next, ctx) };
   }

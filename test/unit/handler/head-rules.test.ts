@@ -120,10 +120,11 @@ describe("propose", () => {
     },
     {
       rule: "P5",
-      why: "the first state (parent null) of an empty head",
+      why: "the first state (parent null) of an empty head: its proposer alone commits it (OrderedReady)",
       head: emptyHead({ name: "coordinator", uid: "sts-uid" }),
       req: { pod: 0, digest: A, parent: null },
-      want: { kind: "accepted", committed: false, proposal: { digest: A, parent: null } },
+      c: { quorum: 3 },
+      want: { kind: "accepted", committed: true, head: A, history: [A], proposal: null },
     },
     {
       rule: "P5",

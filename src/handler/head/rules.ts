@@ -27,7 +27,8 @@
 // confirm(pod, digest, source)
 //   C1 digest is the committed head                           -> recorded
 //   C2 digest is an ancestor of the head                      -> stale_state (409)
-//   C3 a head exists, digest is not in its history            -> conflicting_state (409)
+//   C3 a head exists, digest is the pending proposal           -> update_in_progress (409)
+//      (not yet committed), else not in its history           -> conflicting_state (409)
 //   C4 no head, an update is pending                          -> update_in_progress (409)
 //   C5 no head, a live member recorded another digest         -> conflicting_state (409)
 //   C6 no head                                                -> recorded, and the head
@@ -349,6 +350,14 @@ export function decideConfirm(read: HeadSpec, req: ConfirmRequest, ctx: HeadCont
         "C2",
         "stale_state",
         `state ${short(req.digest)} is behind the head: ${describeHead(head)}; fetch the head from that pod`,
+      );
+    }
+    if (head.proposal?.digest === req.digest) {
+      return refused(
+        "C3",
+        "update_in_progress",
+        `state ${short(req.digest)} is proposed by pod ${head.proposal.by} but not committed yet; ` +
+          "confirm it once a quorum holds it",
       );
     }
     return refused(

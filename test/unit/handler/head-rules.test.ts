@@ -516,6 +516,15 @@ describe("confirm", () => {
       want: { kind: "refused", reason: "conflicting_state", message: /split brain/ },
     },
     {
+      rule: "C3",
+      why: "the pending proposal, before its quorum: not yet",
+      head: headAtB({ proposal: proposal(1, C, B) }),
+      pod: 1,
+      digest: C,
+      source: null,
+      want: { kind: "refused", reason: "update_in_progress", message: /not committed yet/ },
+    },
+    {
       rule: "C4",
       why: "no head yet, a first state is being committed",
       head: { ...empty, proposal: proposal(0, A, null) },

@@ -90,29 +90,40 @@ export function decideConfirmation(
     return { kind: "refuse", refusal: refuse(decision.reason, decision.message), head: decision };
   }
 
+  // A pod whose gate says it was behind (or that was just marked Updated) is catching up,
+  // even when its new record is already in the head: a confirmation whose gate write lost a
+  // race to another writer is decided again, and then finds its own record.
+  const reason = recoveredCondition(pod)?.reason;
+  const catchingUp =
+    reason === Reason.StateStale || reason === Reason.StateConflict || reason === Reason.Updated;
+  const as = decision.as === Reason.RecoveredFromPeer && catchingUp ? Reason.Updated : decision.as;
+  const before =
+    decision.previous && decision.previous.digest !== request.digest ? decision.previous.digest : undefined;
   const digest = short(request.digest);
   const [text, eventText] =
-    decision.as === Reason.Initialized
+    as === Reason.Initialized
       ? [
           `Initialized by its user with state ${digest}`,
           `Initialized with state ${request.digest} by its user`,
         ]
-      : decision.as === Reason.RecoveredFromPeer
+      : as === Reason.RecoveredFromPeer
         ? [
             `Recovered state ${digest} from peer ${request.source}`,
             `Recovered state ${request.digest} from peer ${request.source}`,
           ]
         : [
             `Updated to state ${digest}` + (request.source ? ` from peer ${request.source}` : ""),
-            `Updated from state ${decision.previous?.digest ?? head.committed?.parent ?? "none"} to ${request.digest}` +
+            (before
+              ? `Updated from state ${before} to ${request.digest}`
+              : `Updated to state ${request.digest}`) +
               (request.source ? ` from peer ${request.source}` : ""),
           ];
-  const desired: DesiredCondition = { status: "True", reason: decision.as, message: text };
+  const desired: DesiredCondition = { status: "True", reason: as, message: text };
   // The Event carries the condition's reason, so that `kubectl describe pod` (which prints
   // Events but not condition reasons) shows it.
   const event: PodEvent | undefined = saysTheSame(recoveredCondition(pod), desired)
     ? undefined
-    : { type: "Normal", reason: decision.as, message: eventText };
+    : { type: "Normal", reason: as, message: eventText };
   return {
     kind: "accept",
     head: decision,

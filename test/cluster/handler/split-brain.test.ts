@@ -198,12 +198,6 @@ describe("two handler replicas and one StatefulSet head", () => {
       /^Holds state sha256:\w{12}…, the head is sha256:\w{12}…, held by pod coordinator-0;/,
     );
     expect(await confirm(a, 1, first, "coordinator-0")).toMatchObject({ status: 409 });
-    process.stderr.write(`DIAG head before the swap confirm: ${JSON.stringify(await env.head())}\n`);
-    process.stderr.write(`DIAG pod-1 uid: ${(await env.getPod("coordinator-1")).metadata?.uid}\n`);
-    for (const [name, h] of [["a", a], ["b", b]] as const)
-      for (const l of h.logs.slice(-80))
-        if (l["decision"] || String(l["msg"]).includes("condition") || l["level"] !== 20)
-          process.stderr.write(`DIAG ${name} ${JSON.stringify(l)}\n`);
     expect(await confirm(a, 1, next, "coordinator-0")).toMatchObject({
       status: 200,
       body: { reason: "Updated" },

@@ -265,6 +265,44 @@ describe("POST /v1/recovered", () => {
     );
   });
 
+  it("marks a stale pod Updated even when its gate write lost a race and the decision ran again", async () => {
+    const NEW = `sha256:${"cd".repeat(32)}`;
+    cluster.setHead(
+      "default",
+      headWith([memberOf(coordinatorPod(0), { digest: NEW }), memberOf(coordinatorPod(1))], {
+        committed: {
+          digest: NEW,
+          parent: DIGEST,
+          by: "coordinator-0",
+          at: new Date().toISOString(),
+          holders: {},
+        },
+        history: [DIGEST, NEW],
+      }),
+    );
+    cluster.touch("default", "coordinator-1", (p) =>
+      setCondition(p, "False", "StateStale", "Holds state sha256:5f0c…, the head is sha256:cdcd…"),
+    );
+    let once = true;
+    cluster.beforePatch = () => {
+      if (once) cluster.touch("default", "coordinator-1");
+      once = false;
+    };
+    const body = JSON.stringify({ digest: NEW, source: "coordinator-0", certSha256: CERT });
+    const reply = await confirm(await tokenFor(1), body);
+    expect(reply).toMatchObject({ status: 200, json: { changed: true, reason: "Updated" } });
+    expect(cluster.events.at(-1)).toMatchObject({
+      reason: "Updated",
+      message: `Updated to state ${NEW} from peer coordinator-0`,
+    });
+    // The sidecar's periodic repeat changes nothing.
+    expect(await confirm(await tokenFor(1), body)).toMatchObject({ status: 200, json: { changed: false } });
+    expect(cluster.condition("default", "coordinator-1")).toMatchObject({
+      status: "True",
+      reason: "Updated",
+    });
+  });
+
   it("finding 2: of two different first states confirmed at once, exactly one is recorded", async () => {
     const OTHER = `sha256:${"ab".repeat(32)}`;
     for (let round = 0; round < 10; round++) {

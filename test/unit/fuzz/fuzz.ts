@@ -19,6 +19,11 @@ function seed(): number {
 const SEED = seed();
 const SCALE = Number(process.env["FUZZ_RUNS"] ?? 1);
 
+/** A test's time limit for `ms` at the default number of cases (scaled like the cases). */
+export function fuzzTimeout(ms: number): number {
+  return Math.max(ms, Math.round(ms * SCALE));
+}
+
 /** fast-check parameters for `runs` cases (times FUZZ_RUNS). */
 export function fuzz(runs: number): fc.Parameters<unknown> {
   return { seed: SEED, numRuns: Math.max(1, Math.round(runs * SCALE)), verbose: 1 };

@@ -20,7 +20,7 @@ import {
 import { checkPod, type Pod } from "../../../src/webhook/pod-shape.ts";
 import { review, reviewBody } from "../../../src/webhook/review.ts";
 import { applyPatch, decodePatch, params } from "../webhook/fixtures.ts";
-import { fuzz, hostileString } from "./fuzz.ts";
+import { fuzz, hostileString, fuzzTimeout } from "./fuzz.ts";
 
 // fc.oneof and small integers are biased towards their first and smallest choices, so the rare
 // choices here are drawn from an unbiased percentage: most reviews must reach the injection path.
@@ -221,50 +221,59 @@ function checkAnswer(input: Record<string, unknown>, reasons: Map<string, number
 }
 
 describe("fuzz: the webhook's review of generated AdmissionReviews", () => {
-  it("answers 200 or 400, never throws; every patch applies, leaves one sidecar, and injects once", () => {
-    let injectedCount = 0;
-    const reasons = new Map<string, number>();
-    fc.assert(
-      fc.property(admissionReview, (input) => {
-        const injected = checkAnswer(input as Record<string, unknown>, reasons);
-        if (!injected) return;
-        injectedCount++;
-        const request = (input as { request: Record<string, unknown> }).request;
-        const again = review(
-          JSON.parse(JSON.stringify({ ...input, request: { ...request, object: injected } })),
-          params,
-        );
-        expect(again.status).toBe(200);
-        if (again.status === 200) {
-          expect(again.review.response.allowed).toBe(true);
-          expect(again.review.response.patch).toBeUndefined();
-        }
-      }),
-      fuzz(1000),
-    );
-    // The generator must reach the injection path often, or the property says little.
-    expect(injectedCount, JSON.stringify([...reasons])).toBeGreaterThan(200);
-  });
+  it(
+    "answers 200 or 400, never throws; every patch applies, leaves one sidecar, and injects once",
+    () => {
+      let injectedCount = 0;
+      const reasons = new Map<string, number>();
+      fc.assert(
+        fc.property(admissionReview, (input) => {
+          const injected = checkAnswer(input as Record<string, unknown>, reasons);
+          if (!injected) return;
+          injectedCount++;
+          const request = (input as { request: Record<string, unknown> }).request;
+          const again = review(
+            JSON.parse(JSON.stringify({ ...input, request: { ...request, object: injected } })),
+            params,
+          );
+          expect(again.status).toBe(200);
+          if (again.status === 200) {
+            expect(again.review.response.allowed).toBe(true);
+            expect(again.review.response.patch).toBeUndefined();
+          }
+        }),
+        fuzz(1000),
+      );
+      // The generator must reach the injection path often, or the property says little.
+      expect(injectedCount, JSON.stringify([...reasons])).toBeGreaterThan(200);
+    },
+    fuzzTimeout(10_000),
+  );
 
-  it("answers any body (bytes, JSON of any shape) with 200 or 400", () => {
-    const body = fc.oneof(
-      fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
-      hostileString.map((s) => Buffer.from(s)),
-      fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v))),
-      fc
-        .anything()
-        .map((v) =>
-          Buffer.from(
-            JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: v }) ?? "",
+  it(
+    "answers any body (bytes, JSON of any shape) with 200 or 400",
+    () => {
+      const body = fc.oneof(
+        fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)),
+        hostileString.map((s) => Buffer.from(s)),
+        fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v))),
+        fc
+          .anything()
+          .map((v) =>
+            Buffer.from(
+              JSON.stringify({ apiVersion: "admission.k8s.io/v1", kind: "AdmissionReview", request: v }) ??
+                "",
+            ),
           ),
-        ),
-    );
-    fc.assert(
-      fc.property(body, (bytes) => {
-        const result = reviewBody(bytes, params);
-        expect([200, 400]).toContain(result.status);
-      }),
-      fuzz(1000),
-    );
-  });
+      );
+      fc.assert(
+        fc.property(body, (bytes) => {
+          const result = reviewBody(bytes, params);
+          expect([200, 400]).toContain(result.status);
+        }),
+        fuzz(1000),
+      );
+    },
+    fuzzTimeout(10_000),
+  );
 });

@@ -137,7 +137,7 @@ describe("coordinator-ha inject --from-cluster, then kubectl apply", () => {
     // The transcript, as the e2e tests keep theirs.
     console.log(`$ coordinator-ha status -n ${injected}\n${r.stdout}${r.stderr}(exit ${r.status})`);
     expect(r.status, r.stderr).toBe(1);
-    expect(r.stdout).toMatch(/^coordinator-0 +local-node +False +False +AwaitingState +- +- +\S+$/m);
+    expect(r.stdout).toMatch(/^coordinator-0 +\S+ +False +False +AwaitingState +- +- +\S+$/m);
     expect(r.stdout).toContain(
       "coordinator: 0/1 Ready; no committed head; 1 waiting for state: coordinator-0 (AwaitingState) (unhealthy)",
     );
@@ -192,7 +192,7 @@ describe("coordinator-ha inject --from-cluster, then kubectl apply", () => {
     );
     expect(plugin.status, plugin.stderr).toBe(0);
     expect(plugin.stdout).toMatch(
-      /^coordinator-1 +local-node +True +True +RecoveredFromPeer +sha256:[0-9a-f]{8} +coordinator-0 /m,
+      /^coordinator-1 +\S+ +True +True +RecoveredFromPeer +sha256:[0-9a-f]{8} +coordinator-0 /m,
     );
     expect(plugin.stdout).toContain("coordinator: 2/2 Ready; 2 hold the head sha256:");
   });

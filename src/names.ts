@@ -86,3 +86,13 @@ export const COMMIT_API_URL = `http://127.0.0.1:${COMMIT_PORT}/v1/commit`;
 /** Ports of the reference Coordinator (as Contrast has them). */
 export const COORDINATOR_API_PORT = 1313;
 export const COORDINATOR_PROBE_PORT = 9102;
+
+/**
+ * The reference Coordinator's own recovery (`coordinator --recovery self`, the guide's
+ * mechanism without coordinator-ha): its peer endpoint's port, the audience of the pod-bound
+ * tokens its peers present there, and Contrast's retry period.
+ */
+export const SELF_RECOVERY_PORT = 9103;
+export const SELF_RECOVERY_AUDIENCE = "coordinator-self-recovery";
+export const SELF_RECOVERY_PERIOD_SECONDS = 15;
+export const SELF_RECOVERY_TOKEN_FILE = "/var/run/secrets/coordinator/self-recovery-token";

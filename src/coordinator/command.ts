@@ -3,7 +3,15 @@
 import type { Command } from "commander";
 import { createLogger } from "../log.ts";
 import { serveUntilSignal } from "../serve.ts";
-import { COMMIT_API_URL, COORDINATOR_API_PORT, COORDINATOR_PROBE_PORT, DEFAULT_STATE_DIR } from "../names.ts";
+import {
+  COMMIT_API_URL,
+  COORDINATOR_API_PORT,
+  COORDINATOR_PROBE_PORT,
+  DEFAULT_STATE_DIR,
+  SELF_RECOVERY_PERIOD_SECONDS,
+  SELF_RECOVERY_PORT,
+} from "../names.ts";
+import type { RecoveryMode } from "./server.ts";
 import { ExitCode, runSet, runVerify, type Output } from "./user-cli.ts";
 
 /**
@@ -35,9 +43,34 @@ export function registerCoordinatorCommands(program: Command): void {
     .option("--api-port <port>", "user API port", String(COORDINATOR_API_PORT))
     .option("--probe-port <port>", "probe port", String(COORDINATOR_PROBE_PORT))
     .option("--commit-api <url>", "the recovery sidecar's local commit API", COMMIT_API_URL)
+    .option(
+      "--recovery <mode>",
+      "how a new pod gets the state: sidecar (coordinator-ha), self (asks its Ready peers itself, the guide's mechanism), floor (none; ready at start)",
+      "sidecar",
+    )
+    .option(
+      "--recovery-period <seconds>",
+      "self: seconds between rounds",
+      String(SELF_RECOVERY_PERIOD_SECONDS),
+    )
+    .option("--self-recovery-port <port>", "self: the peer endpoint's port", String(SELF_RECOVERY_PORT))
+    .option(
+      "--pod-selector <selector>",
+      "self: the StatefulSet's pod label selector",
+      "app.kubernetes.io/name=coordinator",
+    )
     .action(async function (
       this: Command,
-      flags: { stateDir: string; apiPort: string; probePort: string; commitApi: string },
+      flags: {
+        stateDir: string;
+        apiPort: string;
+        probePort: string;
+        commitApi: string;
+        recovery: string;
+        recoveryPeriod: string;
+        selfRecoveryPort: string;
+        podSelector: string;
+      },
     ) {
       const apiPort = port(this, "--api-port", flags.apiPort);
       const probePort = port(this, "--probe-port", flags.probePort);
@@ -47,10 +80,41 @@ export function registerCoordinatorCommands(program: Command): void {
           exitCode: ExitCode.CannotAsk,
         });
       }
+      if (!["sidecar", "self", "floor"].includes(flags.recovery)) {
+        this.error(`error: --recovery ${flags.recovery} is not one of sidecar, self, floor`, {
+          exitCode: ExitCode.CannotAsk,
+        });
+      }
+      const period = Number(flags.recoveryPeriod);
+      if (!Number.isFinite(period) || period <= 0) {
+        this.error(`error: --recovery-period ${flags.recoveryPeriod} is not a positive number of seconds`, {
+          exitCode: ExitCode.CannotAsk,
+        });
+      }
+      const selfPort = port(this, "--self-recovery-port", flags.selfRecoveryPort);
       const logger = createLogger("coordinator");
       await serveUntilSignal("coordinator", logger, async () => {
         const { startCoordinator } = await import("./server.ts");
-        return startCoordinator({ stateDir: flags.stateDir, apiPort, probePort, commitUrl, logger });
+        let recovery: RecoveryMode = { mode: flags.recovery as "sidecar" | "floor" };
+        if (flags.recovery === "self") {
+          const { inClusterSelfRecovery, selfIdentity } = await import("./self-recovery-kube.ts");
+          const self = selfIdentity();
+          recovery = {
+            mode: "self",
+            self,
+            port: selfPort,
+            periodMs: period * 1000,
+            ...inClusterSelfRecovery(self, flags.podSelector, logger),
+          };
+        }
+        return startCoordinator({
+          stateDir: flags.stateDir,
+          apiPort,
+          probePort,
+          commitUrl,
+          logger,
+          recovery,
+        });
       });
     });
 

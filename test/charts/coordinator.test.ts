@@ -7,7 +7,11 @@ import {
   DEFAULT_POD_SELECTOR,
   DEFAULT_STATE_DIR,
   IMAGE_REPOSITORY,
+  SELF_RECOVERY_AUDIENCE,
+  SELF_RECOVERY_PORT,
+  SELF_RECOVERY_TOKEN_FILE,
 } from "../../src/names.ts";
+import { basename, dirname } from "node:path";
 import { CHARTS, PACKAGE_VERSION, find, kinds, render, run, selects, template } from "./helm.ts";
 
 const CHART = CHARTS.coordinator;
@@ -126,5 +130,83 @@ describe("charts/coordinator", () => {
 
     const replicas = template(CHART, { values: { replicas: -1 } });
     expect(replicas.stderr).toContain("at '/replicas': minimum: got -1, want 0");
+  });
+  it("recovery.mode self: the guide's own mechanism, with get/list pods and its own token", () => {
+    const objects = render(CHART, {
+      release: "r",
+      namespace: "demo",
+      values: { recovery: { mode: "self", periodSeconds: 7 } },
+    });
+    expect(kinds(objects)).toContain("Role/coordinator-self-recovery");
+    const role = find(objects, "Role");
+    expect(role.rules).toEqual([{ apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] }]);
+    const binding = find(objects, "RoleBinding");
+    expect(binding.roleRef.name).toBe("coordinator-self-recovery");
+    expect(binding.subjects).toEqual([{ kind: "ServiceAccount", name: "coordinator", namespace: "demo" }]);
+    const sts = find(objects, "StatefulSet");
+    const pod = sts.spec.template.spec;
+    expect(pod.automountServiceAccountToken).toBe(true);
+    const c = pod.containers[0];
+    expect(c.args).toEqual([
+      "coordinator",
+      "--state-dir",
+      DEFAULT_STATE_DIR,
+      "--recovery",
+      "self",
+      "--recovery-period",
+      "7",
+      "--pod-selector",
+      "app.kubernetes.io/name=coordinator,app.kubernetes.io/instance=r",
+    ]);
+    // The selector it lists pods by is the StatefulSet's.
+    expect(sts.spec.selector.matchLabels).toEqual({
+      "app.kubernetes.io/name": "coordinator",
+      "app.kubernetes.io/instance": "r",
+    });
+    expect(c.env.map((e: { name: string }) => e.name)).toEqual([
+      "POD_NAME",
+      "POD_NAMESPACE",
+      "POD_UID",
+      "SERVICE_ACCOUNT",
+    ]);
+    expect(c.ports.map((p: { containerPort: number }) => p.containerPort)).toContain(SELF_RECOVERY_PORT);
+    expect(c.volumeMounts).toEqual([
+      { name: "state", mountPath: DEFAULT_STATE_DIR },
+      { name: "self-recovery-token", mountPath: dirname(SELF_RECOVERY_TOKEN_FILE), readOnly: true },
+    ]);
+    expect(pod.volumes[1].projected.sources[0].serviceAccountToken).toMatchObject({
+      audience: SELF_RECOVERY_AUDIENCE,
+      path: basename(SELF_RECOVERY_TOKEN_FILE),
+    });
+    // Same probes as the other modes: what the benchmark compares.
+    expect(c.readinessProbe).toEqual(
+      find(render(CHART), "StatefulSet").spec.template.spec.containers[0].readinessProbe,
+    );
+  });
+
+  it("recovery.mode floor: no state recovered, no RBAC, no token, its own state volume", () => {
+    const objects = render(CHART, { values: { recovery: { mode: "floor" } } });
+    expect(objects.filter((o) => o.kind === "Role" || o.kind === "RoleBinding")).toEqual([]);
+    const pod = find(objects, "StatefulSet").spec.template.spec;
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.containers[0].args).toEqual([
+      "coordinator",
+      "--state-dir",
+      DEFAULT_STATE_DIR,
+      "--recovery",
+      "floor",
+    ]);
+    expect(pod.volumes).toEqual([{ name: "state", emptyDir: { medium: "Memory" } }]);
+  });
+
+  it("the default (coordinator-ha) has no RBAC and no volume of its own: the webhook mounts the state", () => {
+    const objects = render(CHART);
+    expect(objects.filter((o) => o.kind === "Role" || o.kind === "RoleBinding")).toEqual([]);
+    const pod = find(objects, "StatefulSet").spec.template.spec;
+    expect(pod.volumes).toBeUndefined();
+    expect(pod.containers[0].volumeMounts).toBeUndefined();
+    expect(template(CHART, { values: { recovery: { mode: "bogus" } } }).stderr).toContain(
+      "value must be one of 'coordinator-ha', 'self', 'floor'",
+    );
   });
 });

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
 import {
+  REPO_ROOT,
   AGENT_MAIN,
   APISERVER_URL,
   BRIDGE,
@@ -27,12 +28,17 @@ import {
   SERVICE_ACCOUNT_ISSUER,
   SERVICE_CIDR,
   STATE_DIR,
+  NODE_NETWORK,
+  CLUSTER_DNS_IP,
+  WORKERS,
   paths,
   ports,
   type Component,
 } from "./config.ts";
 import { deleteBridge, ensureBridge } from "./bridge.ts";
-import { FRONT_PROXY_CLIENT, createPki, type Pki } from "./pki.ts";
+import { FRONT_PROXY_CLIENT, createNodeCerts, createPki, type Pki } from "./pki.ts";
+import { buildImages, nodeStack, type NodeStack } from "./node-stack.ts";
+import { createHostNetwork, startNodes, stopNodes, type NodeCerts } from "./nodes.ts";
 import { findListeners } from "./ports.ts";
 import {
   killStrays,
@@ -45,6 +51,12 @@ import {
 import { httpsGet, waitFor, type Check } from "./wait.ts";
 
 export type Log = (msg: string) => void;
+
+/**
+ * Until the tests move over, the real node stack (kubelet, containerd, kube-proxy, CoreDNS on
+ * three worker nodes, launcher/nodes.ts) is opt-in: CHA_NODE_STACK=real.
+ */
+export const REAL_NODES = process.env["CHA_NODE_STACK"] === "real";
 
 export interface UpOptions {
   /** Start the node agent (when test/cluster/agent/main.ts exists). Default true. */
@@ -311,7 +323,7 @@ function etcdArgs(pki: Pki): string[] {
 function apiserverArgs(pki: Pki): string[] {
   return [
     // Pods reach the apiserver through the bridge: the `kubernetes` Service's endpoint.
-    `--advertise-address=${BRIDGE.address}`,
+    `--advertise-address=${REAL_NODES ? NODE_NETWORK.hostAddress : BRIDGE.address}`,
     // 0.0.0.0 covers both 127.0.0.1 (the host's kubeconfig) and the bridge address (pods).
     "--bind-address=0.0.0.0",
     `--secure-port=${ports.apiserver}`,
@@ -426,8 +438,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     }
     checkPortsFree();
     const binDir = await buildBinaries(log, signal);
+    const stack = REAL_NODES ? nodeStack(binDir, await buildImages(signal)) : undefined;
     try {
-      await start(binDir, opts);
+      await start(binDir, stack, opts);
     } catch (err) {
       log(`start failed: stopping what was started (logs stay in ${paths.logs})`);
       await teardown(log, { keepLogs: true });
@@ -439,7 +452,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
   }
 }
 
-async function start(binDir: string, opts: UpOptions): Promise<void> {
+async function start(binDir: string, stack: NodeStack | undefined, opts: UpOptions): Promise<void> {
   const { log, signal } = opts;
   for (const dir of [paths.logs, paths.pids, paths.agentState]) mkdirSync(dir, { recursive: true });
   mkdirSync(paths.etcdData, { mode: 0o700, recursive: true });
@@ -461,8 +474,13 @@ async function start(binDir: string, opts: UpOptions): Promise<void> {
   writeAtomically(schedKubeconfig, kubeconfig(pki, { name: "system:kube-scheduler", ...pki.scheduler }));
   step("PKI ready");
 
-  await ensureBridge();
-  step(`bridge ${BRIDGE.name} is up with ${BRIDGE.address}/${BRIDGE.prefixLength}`);
+  if (stack) {
+    await createHostNetwork();
+    step(`bridge ${NODE_NETWORK.bridge} is up with ${NODE_NETWORK.hostAddress}/${NODE_NETWORK.prefixLength}`);
+  } else {
+    await ensureBridge();
+    step(`bridge ${BRIDGE.name} is up with ${BRIDGE.address}/${BRIDGE.prefixLength}`);
+  }
 
   const launch = async (name: Component, command: string, args: string[]) => {
     log(`starting ${name} (log: ${LOG_FILES[name]}) ...`);
@@ -547,7 +565,10 @@ async function start(binDir: string, opts: UpOptions): Promise<void> {
 
   writeAtomically(paths.kubeconfig, kubeconfig(pki, { name: "admin", ...pki.admin }));
 
-  if (opts.agent !== false && existsSync(AGENT_MAIN)) {
+  if (stack && opts.agent !== false) {
+    await startWorkers(binDir, stack, pki, admin, opts);
+    step(`${WORKERS.length} worker nodes are Ready, CoreDNS answers`);
+  } else if (opts.agent !== false && existsSync(AGENT_MAIN)) {
     const agent = await launch("agent", NODE_BIN, [
       AGENT_MAIN,
       "--kubeconfig",
@@ -580,10 +601,90 @@ async function start(binDir: string, opts: UpOptions): Promise<void> {
   }
 }
 
+// ---- the worker nodes --------------------------------------------------------------------
+
+async function kubectl(binDir: string, args: string[], input?: string): Promise<string> {
+  const child = spawn(join(binDir, "kubectl"), [`--kubeconfig=${paths.kubeconfig}`, ...args], {
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+  child.stdin.end(input ?? "");
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", resolve);
+  });
+  if (code !== 0) throw new Error(`kubectl ${args.join(" ")}: ${err.trim() || `exit code ${code}`}`);
+  return out;
+}
+
+async function startWorkers(
+  binDir: string,
+  stack: NodeStack,
+  pki: Pki,
+  admin: { ca: string; cert: string; key: string },
+  opts: UpOptions,
+): Promise<void> {
+  const { log, signal } = opts;
+  const certs = new Map<string, NodeCerts>();
+  for (const node of WORKERS)
+    certs.set(node.name, await createNodeCerts(pki, join(paths.pki, node.name), node));
+  const nodeKubeconfig = (user: string, pair: { cert: string; key: string }) =>
+    kubeconfig(pki, { name: user, ...pair });
+  await startNodes({ stack, certs, kubeconfig: nodeKubeconfig, log, signal });
+  const pending = new Set(WORKERS.map((n) => n.name));
+  await waitFor(
+    "the worker nodes to be Ready",
+    async () => {
+      for (const name of pending) {
+        const res = await httpsGet(`${APISERVER_URL}/api/v1/nodes/${name}`, admin);
+        if (res.status !== 200) continue;
+        const node = JSON.parse(res.body) as {
+          spec?: { podCIDR?: string };
+          status?: { conditions?: { type: string; status: string }[] };
+        };
+        const worker = WORKERS.find((w) => w.name === name)!;
+        // The node's pod CIDR, as the node-ipam controller would set it (here the CNI config
+        // fixes it per node).
+        if (!node.spec?.podCIDR) {
+          await kubectl(binDir, [
+            "patch",
+            "node",
+            name,
+            "--type=merge",
+            "-p",
+            JSON.stringify({ spec: { podCIDR: worker.podCIDR, podCIDRs: [worker.podCIDR] } }),
+          ]);
+        }
+        if (node.status?.conditions?.find((c) => c.type === "Ready")?.status === "True") pending.delete(name);
+      }
+      return pending.size === 0
+        ? { done: true, value: undefined }
+        : { done: false, reason: `not Ready: ${[...pending].join(", ")}` };
+    },
+    { timeoutMs: 120_000, log, signal },
+  );
+  const manifest = readFileSync(join(REPO_ROOT, "test/cluster/node/coredns.yaml"), "utf8")
+    .replace("COREDNS_IMAGE", stack.corednsImage)
+    .replace("CLUSTER_DNS_IP", CLUSTER_DNS_IP);
+  await kubectl(binDir, ["apply", "-f", "-"], manifest);
+  await kubectl(binDir, [
+    "--namespace=kube-system",
+    "rollout",
+    "status",
+    "deployment/coredns",
+    "--timeout=120s",
+  ]);
+}
+
 // ---- down ------------------------------------------------------------------------------
 
 async function teardown(log: Log, opts: { keepLogs: boolean }): Promise<void> {
   const stopped = [];
+  // The worker nodes first: their kubelets talk to the apiserver until they stop.
+  await stopNodes(log);
   for (const name of [...COMPONENTS].reverse()) {
     if (runningComponent(name)) log(`stopping ${name} ...`);
     stopped.push(...(await stopComponent(name, { graceMs: GRACE_MS[name], log })));

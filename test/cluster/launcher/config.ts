@@ -21,6 +21,8 @@ export const paths = {
   pids: join(STATE_DIR, "pids"),
   agentState: join(STATE_DIR, "agent"),
   kubeconfig: join(STATE_DIR, "kubeconfig"),
+  /** The host's sysctls as they were before the first kubelet started; cluster:down restores them. */
+  sysctls: join(STATE_DIR, "sysctls.json"),
   /** Held while `cluster:up` runs, so that two starts never race. */
   lock: join(STATE_DIR, "up.lock"),
   /** Present when a test run (not a developer) started the cluster: the last run stops it. */
@@ -40,6 +42,45 @@ export const BRIDGE = {
   cidr: "10.244.0.0/24",
 } as const;
 export const SERVICE_CIDR = "10.96.0.0/16";
+
+/**
+ * The real node stack (launcher/nodes.ts): worker nodes, each in a network namespace of its own
+ * with kubelet, containerd and kube-proxy, on the host bridge `ckn0`. Names start with `ckn`, so
+ * that they never meet the node agent's `cha` ones.
+ */
+export const NODE_NETWORK = {
+  bridge: "ckn0",
+  /** The host's address on the node network; the apiserver advertises it. */
+  hostAddress: "10.245.0.1",
+  prefixLength: 24,
+} as const;
+/** All pods of all nodes; each node takes a /24 of it. */
+export const CLUSTER_CIDR = "10.244.0.0/16";
+export const CLUSTER_DOMAIN = "cluster.local";
+/** The ClusterIP of the kube-dns Service (CoreDNS). */
+export const CLUSTER_DNS_IP = "10.96.0.10";
+
+export interface WorkerNode {
+  name: string;
+  /** Network namespace, and the name of its cgroups under every hierarchy. */
+  netns: string;
+  /** The host end of its veth pair. */
+  hostVeth: string;
+  address: string;
+  podCIDR: string;
+  /** Its files (kubelet and containerd state, configs); under STATE_DIR. */
+  dir: string;
+}
+
+export const WORKER_COUNT = 3;
+export const WORKERS: WorkerNode[] = Array.from({ length: WORKER_COUNT }, (_, i) => ({
+  name: `worker-${i + 1}`,
+  netns: `ckn-worker-${i + 1}`,
+  hostVeth: `ckn-w${i + 1}`,
+  address: `10.245.0.${11 + i}`,
+  podCIDR: `10.244.${i + 1}.0/24`,
+  dir: join(STATE_DIR, "nodes", `worker-${i + 1}`),
+}));
 /** The first address of the Service range: the ClusterIP of the `kubernetes` Service. */
 export const KUBERNETES_SERVICE_IP = "10.96.0.1";
 

@@ -8,8 +8,10 @@ import {
   issueClientCert,
   issueServingCert,
   type CertificateAndKey,
+  type CertificateAuthority,
 } from "../../../webhook-certs/x509.ts";
-import { BRIDGE, KUBERNETES_SERVICE_IP, CLUSTER_NAME } from "./config.ts";
+import { BRIDGE, KUBERNETES_SERVICE_IP, CLUSTER_NAME, NODE_NETWORK, type WorkerNode } from "./config.ts";
+import type { NodeCerts } from "./nodes.ts";
 
 export interface CertFiles {
   cert: string;
@@ -19,6 +21,8 @@ export interface CertFiles {
 export interface Pki {
   /** The cluster CA: it signs the apiserver's serving cert and every client cert it accepts. */
   ca: CertFiles;
+  /** The same CA, to issue the nodes' certificates. */
+  authority: CertificateAuthority;
   apiserver: CertFiles;
   admin: CertFiles;
   controllerManager: CertFiles;
@@ -52,13 +56,37 @@ export const APISERVER_DNS_NAMES = [
   "kubernetes.default.svc.cluster.local",
   "localhost",
 ];
-export const APISERVER_IPS = ["127.0.0.1", BRIDGE.address, KUBERNETES_SERVICE_IP];
+export const APISERVER_IPS = ["127.0.0.1", BRIDGE.address, NODE_NETWORK.hostAddress, KUBERNETES_SERVICE_IP];
 
 async function write(dir: string, name: string, pair: CertificateAndKey): Promise<CertFiles> {
   const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };
   await writeFile(files.cert, pair.certPem);
   await writeFile(files.key, pair.keyPem, { mode: 0o600 });
   return files;
+}
+
+/**
+ * A worker node's certificates from the cluster CA: the kubelet's client certificate (the Node
+ * authorizer's `system:node:NAME` in `system:nodes`), its serving certificate for its address,
+ * and kube-proxy's client certificate (bound to system:node-proxier by the default policy).
+ */
+export async function createNodeCerts(pki: Pki, dir: string, node: WorkerNode): Promise<NodeCerts> {
+  const ca = pki.authority;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  return {
+    ca: pki.ca.cert,
+    kubeletClient: await write(
+      dir,
+      "kubelet-client",
+      await issueClientCert(ca, { cn: `system:node:${node.name}`, groups: ["system:nodes"] }),
+    ),
+    kubeletServing: await write(
+      dir,
+      "kubelet-serving",
+      await issueServingCert(ca, { commonName: node.name, dnsNames: [node.name], ips: [node.address] }),
+    ),
+    kubeProxy: await write(dir, "kube-proxy", await issueClientCert(ca, { cn: "system:kube-proxy" })),
+  };
 }
 
 export async function createPki(dir: string): Promise<Pki> {
@@ -73,6 +101,7 @@ export async function createPki(dir: string): Promise<Pki> {
 
   return {
     ca: await write(dir, "ca", ca),
+    authority: ca,
     apiserver: await write(
       dir,
       "apiserver",

@@ -71,6 +71,9 @@ const COMPONENT_EXECUTABLES = new Set([
   "kube-apiserver",
   "kube-controller-manager",
   "kube-scheduler",
+  "containerd",
+  "kubelet",
+  "kube-proxy",
 ]);
 
 /**
@@ -78,7 +81,11 @@ const COMPONENT_EXECUTABLES = new Set([
  * checkout's state directory. A `tail -f` of a log or a `kubectl --kubeconfig` is not one.
  */
 export function isClusterProcess(p: ProcessInfo): boolean {
-  const executable = COMPONENT_EXECUTABLES.has(basename(p.cmdline[0] ?? "")) || p.cmdline[1] === AGENT_MAIN;
+  const executable =
+    COMPONENT_EXECUTABLES.has(basename(p.cmdline[0] ?? "")) ||
+    p.cmdline[1] === AGENT_MAIN ||
+    // A worker node's namespace holder (launcher/nodes.ts).
+    (basename(p.cmdline[0] ?? "") === "bash" && p.cmdline[1]?.endsWith("/node.sh") === true);
   return executable && p.cmdline.some((arg) => arg.includes(`${STATE_DIR}/`));
 }
 
@@ -112,10 +119,15 @@ export async function spawnDetached(
   command: string,
   args: string[],
   logFile: string,
+  env?: Record<string, string>,
 ): Promise<Spawned> {
   const fd = openSync(logFile, "a");
   try {
-    const child = spawn(command, args, { detached: true, stdio: ["ignore", fd, fd] });
+    const child = spawn(command, args, {
+      detached: true,
+      stdio: ["ignore", fd, fd],
+      env: env ? { ...process.env, ...env } : process.env,
+    });
     await new Promise<void>((resolve, reject) => {
       child.once("spawn", resolve);
       child.once("error", (err) => reject(new Error(`cannot start ${name} (${command}): ${err.message}`)));

@@ -268,7 +268,7 @@ interface KubeconfigUser {
 }
 
 /** A kubeconfig that embeds the credentials, so that it works when copied elsewhere. */
-function kubeconfig(pki: Pki, user: KubeconfigUser): string {
+function kubeconfig(pki: Pki, user: KubeconfigUser, server = APISERVER_URL): string {
   const b64 = (file: string) => Buffer.from(readFileSync(file)).toString("base64");
   return stringify({
     apiVersion: "v1",
@@ -276,7 +276,7 @@ function kubeconfig(pki: Pki, user: KubeconfigUser): string {
     clusters: [
       {
         name: CLUSTER_NAME,
-        cluster: { server: APISERVER_URL, "certificate-authority-data": b64(pki.ca.cert) },
+        cluster: { server, "certificate-authority-data": b64(pki.ca.cert) },
       },
     ],
     users: [
@@ -632,7 +632,8 @@ async function startWorkers(
   for (const node of WORKERS)
     certs.set(node.name, await createNodeCerts(pki, join(paths.pki, node.name), node));
   const nodeKubeconfig = (user: string, pair: { cert: string; key: string }) =>
-    kubeconfig(pki, { name: user, ...pair });
+    // From a node's network namespace, the apiserver is at the host's bridge address.
+    kubeconfig(pki, { name: user, ...pair }, `https://${NODE_NETWORK.hostAddress}:${ports.apiserver}`);
   await startNodes({ stack, certs, kubeconfig: nodeKubeconfig, log, signal });
   const pending = new Set(WORKERS.map((n) => n.name));
   await waitFor(

@@ -538,7 +538,7 @@ function nsInode(pid: number, ns: "net" | "mnt"): string | undefined {
 }
 
 async function killAndWait(pids: number[], log: Log, why: string): Promise<void> {
-  const live = pids.filter((p) => readProcess(p));
+  const live = [...new Set(pids)].filter((p) => readProcess(p));
   if (live.length === 0) return;
   for (const p of live) {
     log(`killing pid ${p} (${readProcess(p)?.cmdline.slice(0, 3).join(" ")}): ${why}`);

@@ -53,6 +53,17 @@ export default defineConfig({
         test: {
           name: "cluster",
           include: ["test/cluster/**/*.test.ts"],
+          // The tests of the real node stack (three kubelets on containerd) run when the cluster
+          // is that stack: CHA_NODE_STACK=real (test/cluster/README.md). The node agent has one node.
+          exclude:
+            process.env["CHA_NODE_STACK"] === "real"
+              ? []
+              : [
+                  "test/cluster/nodes/**",
+                  "test/cluster/lifecycle/**",
+                  "test/cluster/e2e/node-drain.test.ts",
+                  "test/cluster/e2e/security-context.test.ts",
+                ],
           globalSetup: ["test/cluster/global-setup.ts"],
           // The files share one cluster (and one node): one at a time.
           fileParallelism: false,

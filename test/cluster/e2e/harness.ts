@@ -24,7 +24,7 @@ export interface Workflow {
   pod(name: string): Promise<V1Pod>;
   /** host:port of a pod's user API: the host reaches pod IPs. */
   podAddress(name: string): Promise<string>;
-  /** host:port of a Service's ClusterIP: the node agent's NAT serves the host too. */
+  /** host:port of a Service's ClusterIP: the host reaches it through a node's kube-proxy rules. */
   serviceAddress(name: string): Promise<string>;
   cleanup(): Promise<void>;
 }
@@ -39,7 +39,11 @@ const log = {
     ),
 };
 
-export async function installWorkflow(prefix: string): Promise<Workflow> {
+/** `coordinatorArgs`: more arguments of `helm install coordinator charts/coordinator` (values). */
+export async function installWorkflow(
+  prefix: string,
+  opts: { coordinatorArgs?: string } = {},
+): Promise<Workflow> {
   const admin = kubeConfig();
   const core = admin.makeApiClient(CoreV1Api);
   const namespace = await createNamespace(admin, prefix);
@@ -76,7 +80,7 @@ export async function installWorkflow(prefix: string): Promise<Workflow> {
         `--set-json 'webhook.namespaceSelector=${only}'`,
       { timeoutMs: 200_000 },
     );
-    await sh.run("helm install coordinator charts/coordinator");
+    await sh.run(`helm install coordinator charts/coordinator ${opts.coordinatorArgs ?? ""}`.trim());
   } catch (err) {
     await cleanup();
     throw err;

@@ -39,6 +39,7 @@ import { deleteBridge, ensureBridge } from "./bridge.ts";
 import { FRONT_PROXY_CLIENT, createNodeCerts, createPki, type Pki } from "./pki.ts";
 import { buildImages, nodeStack, type NodeStack } from "./node-stack.ts";
 import { createHostNetwork, startNodes, stopNodes, type NodeCerts } from "./nodes.ts";
+import { hostState } from "./host-state.ts";
 import { findListeners } from "./ports.ts";
 import {
   killStrays,
@@ -431,12 +432,15 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       );
     }
     await killStrays(log);
+    // What a crashed run may have left of its worker nodes (namespaces, cgroups, the bridge).
+    await stopNodes(log);
     // What a stopped or failed cluster left: start from nothing but the lock.
     for (const entry of readdirSync(STATE_DIR)) {
       if (join(STATE_DIR, entry) !== paths.lock)
         rmSync(join(STATE_DIR, entry), { recursive: true, force: true });
     }
     checkPortsFree();
+    writeAtomically(paths.hostBaseline, `${JSON.stringify(hostState())}\n`);
     const binDir = await buildBinaries(log, signal);
     const stack = REAL_NODES ? nodeStack(binDir, await buildImages(signal)) : undefined;
     try {
@@ -668,8 +672,8 @@ async function startWorkers(
     { timeoutMs: 120_000, log, signal },
   );
   const manifest = readFileSync(join(REPO_ROOT, "test/cluster/node/coredns.yaml"), "utf8")
-    .replace("COREDNS_IMAGE", stack.corednsImage)
-    .replace("CLUSTER_DNS_IP", CLUSTER_DNS_IP);
+    .replaceAll("COREDNS_IMAGE", stack.corednsImage)
+    .replaceAll("CLUSTER_DNS_IP", CLUSTER_DNS_IP);
   await kubectl(binDir, ["apply", "-f", "-"], manifest);
   await kubectl(binDir, [
     "--namespace=kube-system",

@@ -23,6 +23,8 @@ export const paths = {
   kubeconfig: join(STATE_DIR, "kubeconfig"),
   /** The host's sysctls as they were before the first kubelet started; cluster:down restores them. */
   sysctls: join(STATE_DIR, "sysctls.json"),
+  /** The host as cluster:up found it (launcher/host-state.ts), for the test of cluster:down. */
+  hostBaseline: join(STATE_DIR, "host-baseline.json"),
   /** Held while `cluster:up` runs, so that two starts never race. */
   lock: join(STATE_DIR, "up.lock"),
   /** Present when a test run (not a developer) started the cluster: the last run stops it. */

@@ -7,6 +7,12 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "./config.ts";
 
+/**
+ * The image that cluster tests run plain pods with (sh, coreutils and node): the Dockerfile's
+ * slim base, which image/build.sh assembles and every node imports.
+ */
+export const TEST_IMAGE = "docker.io/library/node:24-bookworm-slim";
+
 export interface ImageArchive {
   /** The name pods use, e.g. ghcr.io/coordinator-ha/coordinator-ha:0.1.0. */
   reference: string;

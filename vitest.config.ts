@@ -1,4 +1,8 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
+
+// The long fault runs (the soak, test/cluster/faults/*.long.test.ts) take tens of minutes: only
+// `npm run test:faults` (CHA_LONG_FAULTS=1) runs them, not `npm test` and CI.
+const longFaults = "test/cluster/faults/**/*.long.test.ts";
 
 // Five projects: `unit` needs nothing but Node; `integration` runs components together
 // in one process, on 127.0.0.1; `package` runs the built CLI from production dependencies
@@ -55,15 +59,18 @@ export default defineConfig({
           include: ["test/cluster/**/*.test.ts"],
           // The tests of the real node stack (three kubelets on containerd) run when the cluster
           // is that stack: CHA_NODE_STACK=real (test/cluster/README.md). The node agent has one node.
-          exclude:
-            process.env["CHA_NODE_STACK"] === "real"
+          exclude: [
+            ...configDefaults.exclude,
+            ...(process.env["CHA_NODE_STACK"] === "real"
               ? []
               : [
                   "test/cluster/nodes/**",
                   "test/cluster/lifecycle/**",
                   "test/cluster/e2e/node-drain.test.ts",
                   "test/cluster/e2e/security-context.test.ts",
-                ],
+                ]),
+            ...(process.env["CHA_LONG_FAULTS"] ? [] : [longFaults]),
+          ],
           globalSetup: ["test/cluster/global-setup.ts"],
           // The files share one cluster (and one node): one at a time.
           fileParallelism: false,

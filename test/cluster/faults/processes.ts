@@ -5,8 +5,11 @@
 // release on the machine) is the one whose environment names this release's Services.
 import { readdirSync, readFileSync } from "node:fs";
 
-/** PIDs running `cli.js <command>` whose environment has a variable starting with `envPrefix`. */
-export function cliProcesses(command: string, envPrefix: string): number[] {
+/**
+ * PIDs running `cli.js <command>` whose environment has an entry (`NAME=value`) starting with
+ * `env`; to match a whole entry, pass it with its value.
+ */
+export function cliProcesses(command: string, env: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
@@ -14,8 +17,9 @@ export function cliProcesses(command: string, envPrefix: string): number[] {
       const args = readFileSync(`/proc/${entry}/cmdline`, "utf8").split("\0");
       const at = args.findIndex((a) => a.endsWith("cli.js"));
       if (at < 0 || args[at + 1] !== command) continue;
-      const env = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0");
-      if (env.some((v) => v.startsWith(envPrefix))) pids.push(Number(entry));
+      // Each entry ends with a NUL: "\0NAME=" starts an entry, "=value\0" ends one.
+      const environ = `\0${readFileSync(`/proc/${entry}/environ`, "utf8")}`;
+      if (environ.includes(`\0${env}`)) pids.push(Number(entry));
     } catch {
       // the process ended meanwhile
     }

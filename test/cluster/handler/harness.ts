@@ -4,7 +4,7 @@
 // the node agent and from the pod garbage collector), so that the test plays the kubelet and
 // writes the status fields the handler reads; and HTTPS calls with real TokenRequest tokens.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -225,9 +225,21 @@ export class HandlerEnv {
     ).items.filter((e) => e.reportingComponent === "coordinator-ha-handler");
   }
 
-  /** A handler process with the least-privilege kubeconfig; resolves once it is ready. */
-  async startHandler(): Promise<HandlerProcess> {
+  /**
+   * A handler process with the least-privilege kubeconfig; resolves once it is ready.
+   * `server`: reach the apiserver at this URL instead (a proxy in between, for a fault test).
+   */
+  async startHandler(opts: { server?: string } = {}): Promise<HandlerProcess> {
     const logs: Record<string, unknown>[] = [];
+    let kubeconfig = this.kubeconfig;
+    if (opts.server) {
+      const config = JSON.parse(readFileSync(this.kubeconfig, "utf8")) as {
+        clusters: { cluster: { server: string } }[];
+      };
+      config.clusters[0]!.cluster.server = opts.server;
+      kubeconfig = join(this.dir, `handler-${this.handlers.length}.kubeconfig`);
+      writeFileSync(kubeconfig, JSON.stringify(config));
+    }
     const child: ChildProcess = spawn(
       "node_modules/.bin/node",
       [
@@ -242,7 +254,7 @@ export class HandlerEnv {
         "--pod-selector",
         `app.kubernetes.io/name=${this.app}`,
         "--kubeconfig",
-        this.kubeconfig,
+        kubeconfig,
         "--log-level",
         "debug",
       ],

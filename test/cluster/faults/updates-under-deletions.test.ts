@@ -1,0 +1,139 @@
+// Fault: the state changes while pods are deleted. A user sends one update after another
+// (`coordinator-ha set --workload-owner-key`, through the `coordinator-ready` Service, as a
+// workload owner would) while another deletes a random Coordinator pod every few seconds. An
+// update may be refused (its pod died, a proposal was in flight, the parent went stale), and the
+// user then sees a non-zero exit and no "Manifest updated"; an acknowledged one is never lost: it
+// is in the StateHead's committed history, and every pod ends on the committed head. The probe
+// runs throughout (its key check holds across updates: an update keeps the Coordinator's key).
+import { generateKeyPairSync } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { ownerKeyDigest } from "../../../src/coordinator/owner-key.ts";
+import { installWorkflow, type Workflow } from "../e2e/harness.ts";
+import { eventually } from "../kube.ts";
+import { parseState, set } from "../workflow/coordinator.ts";
+import { formatReport, startProbe } from "../workflow/probe.ts";
+import { checkSettled, committedHead, committedHistory, sampleInvariants } from "./invariants.ts";
+
+const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
+const UPDATES = 8;
+const DELETE_EVERY_MS = 6000;
+const owner = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
+const manifest = (policy: string) =>
+  JSON.stringify({ policy, workloadOwnerKeyDigests: [ownerKeyDigest(owner)] });
+
+describe("fault: concurrent updates while pods are deleted", () => {
+  let w: Workflow;
+  let publicKey: string;
+  let keyFile: string;
+
+  const diagnose = async () => {
+    const run = (line: string) => w.sh.run(line, { check: false, timeoutMs: 30_000 });
+    await run("kubectl get pods -o wide");
+    await run("kubectl get statehead coordinator -o yaml");
+    await run(`kubectl -n ${w.system} logs deployment/${w.release}-coordinator-ha-handler --tail=80`);
+  };
+  beforeEach(({ onTestFailed }) => onTestFailed(diagnose));
+
+  beforeAll(async () => {
+    w = await installWorkflow("fault-updates");
+    keyFile = w.files.write("owner.pem", owner.export({ format: "pem", type: "sec1" }).toString());
+    const first = await set(
+      w.sh,
+      await w.serviceAddress("coordinator"),
+      w.files.write("v0.json", manifest("v0")),
+    );
+    publicKey = first.state!.publicKey;
+    await w.sh.run("kubectl scale statefulset/coordinator --replicas 3");
+    await w.sh.run(
+      "kubectl wait statefulset/coordinator --for=jsonpath='{.status.readyReplicas}=3' --timeout=4m",
+      {
+        timeoutMs: 260_000,
+      },
+    );
+  }, 500_000);
+  afterAll(async () => {
+    await w?.cleanup();
+  });
+
+  it("every acknowledged update is committed, refused ones say so, every pod on the head after", async () => {
+    const service = await w.serviceAddress("coordinator-ready");
+    const probe = await startProbe({
+      kc: w.kc,
+      namespace: w.namespace,
+      service: "coordinator-ready",
+      serviceAddress: service,
+      publicKey,
+    });
+    const sampler = sampleInvariants(w.kc, w.namespace, "coordinator");
+
+    let deleting = true;
+    const deletions: string[] = [];
+    const deleter = (async () => {
+      while (deleting) {
+        await sleep(DELETE_EVERY_MS);
+        if (!deleting) break;
+        const victim = PODS[Math.floor(Math.random() * PODS.length)]!;
+        deletions.push(victim);
+        await w.sh.run(`kubectl delete pod ${victim} --wait=false`, { check: false });
+      }
+    })();
+
+    const acknowledged: string[] = [];
+    const attempted: { policy: string; code: number; digest?: string; why?: string }[] = [];
+    for (let i = 1; i <= UPDATES; i++) {
+      const policy = `v${i}`;
+      const result = await w.sh.run(
+        `coordinator-ha set -c ${service} -m ${w.files.write(`${policy}.json`, manifest(policy))} ` +
+          `--workload-owner-key ${keyFile} --timeout 30`,
+        { check: false, timeoutMs: 120_000 },
+      );
+      if (result.code === 0) {
+        expect(result.stdout).toMatch(/Manifest updated/);
+        const digest = parseState(result.stdout).digest;
+        acknowledged.push(digest);
+        attempted.push({ policy, code: 0, digest });
+      } else {
+        expect(result.output).not.toMatch(/Manifest updated/);
+        attempted.push({ policy, code: result.code, why: result.output.trim().split("\n").at(-1) });
+      }
+      await sleep(1000);
+    }
+    deleting = false;
+    await deleter;
+    await w.sh.run(
+      "kubectl wait statefulset/coordinator --for=jsonpath='{.status.readyReplicas}=3' --timeout=4m",
+      {
+        timeoutMs: 260_000,
+      },
+    );
+    await sleep(2000);
+    const report = await probe.stop();
+    const sampled = await sampler.stop();
+    console.log(
+      `${UPDATES} updates, ${acknowledged.length} acknowledged, while ${deletions.length} pods were deleted ` +
+        `(${deletions.join(" ")}); ${formatReport(report)}; invariant samples ${sampled.samples}\n` +
+        attempted.map((a) => `  ${a.policy}: exit ${a.code} ${a.digest ?? a.why ?? ""}`).join("\n"),
+    );
+
+    // The test means something only if some updates went through and some pods died meanwhile.
+    expect(acknowledged.length).toBeGreaterThan(0);
+    expect(deletions.length).toBeGreaterThan(0);
+    const history = await committedHistory(w.kc, w.namespace, "coordinator");
+    for (const digest of acknowledged) expect(history, `acknowledged ${digest} lost`).toContain(digest);
+    // Sequential updates: the head is the last acknowledged one, or a later attempt that
+    // committed after its client gave up (then it is later in the history).
+    const head = await committedHead(w.kc, w.namespace, "coordinator");
+    expect(history.indexOf(head!)).toBeGreaterThanOrEqual(history.indexOf(acknowledged.at(-1)!));
+    expect(report.failures).toEqual([]);
+    expect(sampled.violations).toEqual([]);
+    await eventually(
+      "every pod Ready on the committed head",
+      async () =>
+        (await checkSettled(w.sh, w.kc, w.namespace, "coordinator", PODS, publicKey)).length
+          ? undefined
+          : true,
+      { timeoutMs: 120_000, intervalMs: 2000 },
+    );
+  }, 900_000);
+});

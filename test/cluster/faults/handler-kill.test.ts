@@ -72,6 +72,13 @@ describe("fault: every handler replica SIGKILLed", () => {
       w.files.write("v1.json", manifest("v1")),
     );
     publicKey = first.state!.publicKey;
+    // The probe must start with the first pod Ready (its gate flips after `set`, asynchronously).
+    await w.sh.run(
+      "kubectl wait statefulset/coordinator --for=jsonpath='{.status.readyReplicas}=1' --timeout=2m",
+      {
+        timeoutMs: 150_000,
+      },
+    );
     await handlersUp();
   }, 400_000);
   afterAll(async () => {

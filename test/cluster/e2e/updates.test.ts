@@ -170,10 +170,23 @@ describe("updates of the state", () => {
     current = next.digest;
   });
 
+  it("two concurrent updates through two pods: exactly one is acknowledged, the other refused with its reason; all converge on the winner", async () => {
+    const [a, b] = await Promise.all([
+      update(await w.podAddress("coordinator-0"), "v2-a"),
+      update(await w.podAddress("coordinator-2"), "v2-b"),
+    ]);
+    expect([a.code, b.code].sort()).toEqual([0, 1]);
+    const [won, lost] = a.code === 0 ? [a, b] : [b, a];
+    expect(lost.stderr).toMatch(/refused the update|did not commit the update/);
+    const next = parseState(won.stdout).digest;
+    await everyReplicaOn(next, 3);
+    current = next;
+  });
+
   it("kubectl rollout restart keeps the new state everywhere", async () => {
     await w.sh.run("kubectl rollout restart statefulset/coordinator");
     await w.sh.run("kubectl rollout status statefulset/coordinator -w --timeout=5m", { timeoutMs: 320_000 });
-    await everyReplicaOn(current, 2);
+    await everyReplicaOn(current, 3);
   });
 
   it("the committing pod killed right after its acknowledgement: the update survives", async () => {
@@ -190,7 +203,7 @@ describe("updates of the state", () => {
         timeoutMs: 200_000,
       },
     );
-    await everyReplicaOn(next, 3);
+    await everyReplicaOn(next, 4);
     current = next;
   });
 
@@ -226,7 +239,7 @@ describe("updates of the state", () => {
         timeoutMs: 200_000,
       },
     );
-    await everyReplicaOn(current, 3);
+    await everyReplicaOn(current, 4);
     expect(recovered(await w.pod("coordinator-2"))?.reason).toMatch(
       new RegExp(`${Reason.RecoveredFromPeer}|${Reason.Updated}`),
     );

@@ -205,7 +205,7 @@ export async function openStateHolder(opts: StateHolderOptions): Promise<StateHo
           return {
             kind: "refused",
             status: 409,
-            error: `the update was refused: ${answer.error}; the Coordinator keeps the committed state. See it with \`coordinator-ha verify\` and run \`coordinator-ha set\` again`,
+            error: `${answer.error}; the Coordinator keeps the committed state. See it with \`coordinator-ha verify\` and run \`coordinator-ha set\` again`,
             head: answer.head,
           };
         }

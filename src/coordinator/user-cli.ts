@@ -151,7 +151,7 @@ async function reportUpdate(base: URL, parent: string, answer: Answer, io: Outpu
   const what: Readonly<Record<number, string>> = {
     400: "refused the update as malformed",
     403: "refused the workload owner key",
-    409: "refused the update: another state is current",
+    409: "refused the update",
     503: "did not commit the update",
   };
   io.err(

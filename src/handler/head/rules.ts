@@ -24,6 +24,10 @@
 //   H2 no pending proposal of that digest                     -> no_proposal (409)
 //   H3 the live holders reach the quorum                      -> committed (200)
 //   H4 otherwise                                              -> held, not yet committed (200)
+// L  (before propose and confirm) no pod that exists holds the committed head: every
+//    instance is gone, and the state with them (it lives only in the pods' memory)
+//                                                             -> the head is lost: a first
+//                                                                state may start again
 // confirm(pod, digest, source)
 //   C1 digest is the committed head                           -> recorded
 //   C2 digest is an ancestor of the head                      -> stale_state (409)
@@ -124,6 +128,37 @@ export function pruneMembers(head: HeadSpec, ctx: HeadContext): HeadSpec {
   return { ...head, members };
 }
 
+/**
+ * Does a pod that exists now (terminating or not: a terminating pod still holds and serves its
+ * state) hold the committed head, as a member that confirmed it or as a holder that staged it?
+ */
+export function headIsHeld(head: HeadSpec, ctx: Pick<HeadContext, "pods">): boolean {
+  const committed = head.committed;
+  if (!committed) return false;
+  const exists = (name: string, uid: string) => ctx.pods[name]?.uid === uid;
+  return (
+    Object.entries(head.members).some(([name, m]) => m.digest === committed.digest && exists(name, m.uid)) ||
+    Object.entries(committed.holders).some(([name, uid]) => exists(name, uid))
+  );
+}
+
+/**
+ * Rule L: a committed head that no existing pod holds is lost with the last instance, as the
+ * operator guide has it ("with every instance gone, the user must set again"): the head
+ * forgets it, so that the user's new first state is not refused as a second history. A new
+ * history starts; the old one cannot come back, because nothing holds it.
+ */
+export function forgetLostHead(
+  head: HeadSpec,
+  ctx: Pick<HeadContext, "pods">,
+  requesterHolds: string | null,
+): HeadSpec {
+  // The requester holds the digest it confirms, and the parent it proposes a child of.
+  if (!head.committed || head.proposal || requesterHolds === head.committed.digest) return head;
+  if (headIsHeld(head, ctx)) return head;
+  return { ...head, committed: null, history: [] };
+}
+
 function commit(head: HeadSpec, proposal: Proposal, holders: Record<string, string>, now: Date): HeadSpec {
   const committed: Commit = {
     digest: proposal.digest,
@@ -174,7 +209,9 @@ export type ProposeDecision = (
 ) & { /** The head to write; undefined: nothing changes. */ next?: HeadSpec; abandoned?: Abandoned };
 
 export function decidePropose(read: HeadSpec, req: ProposeRequest, ctx: HeadContext): ProposeDecision {
-  const { head, abandoned } = clearAbandoned(read, ctx);
+  const cleared = clearAbandoned(read, ctx);
+  const { abandoned } = cleared;
+  const head = forgetLostHead(cleared.head, ctx, req.parent);
   const base = { ...(abandoned ? { abandoned, next: head } : {}) };
   const current = head.committed?.digest ?? null;
 
@@ -300,7 +337,9 @@ export type HeadConfirmDecision = (
 ) & { next?: HeadSpec; abandoned?: Abandoned };
 
 export function decideConfirm(read: HeadSpec, req: ConfirmRequest, ctx: HeadContext): HeadConfirmDecision {
-  const { head, abandoned } = clearAbandoned(read, ctx);
+  const cleared = clearAbandoned(read, ctx);
+  const { abandoned } = cleared;
+  const head = forgetLostHead(cleared.head, ctx, req.digest);
   const base = { ...(abandoned ? { abandoned, next: head } : {}) };
   const refused = (
     rule: "C2" | "C3" | "C4" | "C5",

@@ -8,6 +8,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Member } from "../../../src/handler/head/state-head.ts";
 import { Reason } from "../../../src/names.ts";
 import { netnsName } from "../agent/network/sandbox.ts";
 import { processesWith } from "../pods/pods.ts";
@@ -182,9 +183,17 @@ describe("a restarted app container loses and regains the gate", () => {
     // ... and regained both, re-confirmed with the new restart count and the same state.
     const gate = recovered(latest)!;
     expect(gate).toMatchObject({ status: "True", reason: Reason.RecoveredFromPeer });
-    expect(gate.message).toContain(`digest=${state.digest}`);
-    expect(gate.message).toContain(`restarts=${APP}:${restartsBefore + 1}`);
     expect(isReady(latest)).toBe(true);
+    // The confirmation record lives in the StatefulSet's StateHead: the same state, and the
+    // restart count of the re-confirmation.
+    const head = await w.sh.json<{ spec: { members: Record<string, Member> } }>(
+      "kubectl get statehead coordinator -o json",
+    );
+    expect(head.spec.members[POD]).toMatchObject({
+      uid,
+      digest: state.digest,
+      restarts: { [APP]: restartsBefore + 1 },
+    });
 
     // A new app process runs in the pod, and it holds the same state (the memory emptyDir).
     expect(appProcess(uid).pid).not.toBe(killed.pid);

@@ -204,8 +204,9 @@ async function waitReplicas(env: Env, replicas: number, ready: number, gone?: st
   }
 }
 
-const isReady = (p: V1Pod) =>
-  p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+function isReady(p: V1Pod): boolean {
+  return p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") ?? false;
+}
 
 /** Records, for every pod created after t0, when each point of its timeline was first seen. */
 async function watchPods(kc: KubeConfig, namespace: string, t0: number) {
@@ -265,14 +266,14 @@ async function watchPods(kc: KubeConfig, namespace: string, t0: number) {
   };
 }
 
-const median = (xs: number[]) => {
+function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0
     ? NaN
     : s.length % 2
       ? s[(s.length - 1) / 2]!
       : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+}
 
 function report(): void {
   const row = (system: System, scenario: Scenario) => {

@@ -11,10 +11,18 @@ import { eventually, getJson } from "../kube.ts";
 
 export type Component = "etcd" | "kube-apiserver";
 
+/**
+ * The control plane's processes. The first run saw kube-scheduler exit, without a line in its
+ * log, while the apiserver was down: on a real control plane the kubelet restarts it.
+ */
+const SUPERVISED = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
+
 export interface Restart {
   component: Component;
-  /** From the stop to the apiserver's /readyz answering ok again. */
+  /** From the stop to the apiserver serving from etcd again. */
   downMs: number;
+  /** Other control-plane components that exited meanwhile and were started again. */
+  restartedOthers: string[];
 }
 
 export async function restartComponent(
@@ -25,6 +33,11 @@ export async function restartComponent(
   const running = runningComponent(component);
   if (!running) throw new Error(`${component} is not running (no pid file naming a process of this cluster)`);
   const [command, ...args] = running.cmdline;
+  // The others, as their supervisor (the kubelet of a static pod) would restart them.
+  const others = SUPERVISED.filter((n) => n !== component).flatMap((name) => {
+    const p = runningComponent(name);
+    return p ? [{ name, cmdline: p.cmdline }] : [];
+  });
   const stoppedAt = Date.now();
   await stopComponent(component, { graceMs: 10_000, log: (m) => console.log(m) });
   await sleep(downForMs);
@@ -38,5 +51,17 @@ export async function restartComponent(
         : undefined,
     { timeoutMs: 120_000, intervalMs: 500 },
   );
-  return { component, downMs: Date.now() - stoppedAt };
+  const restartedOthers: string[] = [];
+  for (const other of others) {
+    if (runningComponent(other.name)) continue;
+    const [cmd, ...rest] = other.cmdline;
+    await spawnDetached(other.name, cmd!, rest, join(paths.logs, `${other.name}.log`));
+    restartedOthers.push(other.name);
+  }
+  if (restartedOthers.length > 0) {
+    console.log(
+      `exited during the ${component} restart, started again as a supervisor would: ${restartedOthers.join(", ")}`,
+    );
+  }
+  return { component, downMs: Date.now() - stoppedAt, restartedOthers };
 }

@@ -116,7 +116,7 @@ describe("fault: every handler replica SIGKILLed", () => {
     expect(report.minReadyEndpoints).toBeGreaterThanOrEqual(1);
     expect(sampled.violations).toEqual([]);
     expect(await checkSettled(w.sh, w.kc, w.namespace, "coordinator", PODS, publicKey)).toEqual([]);
-  });
+  }, 400_000);
 
   it("during confirmations and an update: the acknowledged update is in the head, every pod on it after", async () => {
     await handlersUp();
@@ -155,5 +155,5 @@ describe("fault: every handler replica SIGKILLed", () => {
           : true,
       { timeoutMs: 120_000, intervalMs: 2000 },
     );
-  });
+  }, 400_000);
 });

@@ -25,6 +25,7 @@ import {
   decideHold,
   decidePropose,
   DEFAULT_PROPOSAL_TTL_MS,
+  forgetLostHead,
   liveHolders,
   QUORUM_ANNOTATION,
   quorumOf,
@@ -133,11 +134,16 @@ export function createHeadCalls(opts: HeadCallsOptions): HeadCalls {
           at: head.committed.at,
         }
       : null;
-  const headBody = (head: HeadSpec, ctx: HeadContext, namespace: string): HeadResponse => ({
-    committed: committedView(head),
-    proposal: proposalView(head, ctx, namespace),
-    quorum: ctx.quorum,
-  });
+  // A head that no existing pod holds is shown as none (rule L): a pod started after every
+  // instance was gone must not take its user's new state for a write behind a lost head.
+  const headBody = (read: HeadSpec, ctx: HeadContext, namespace: string): HeadResponse => {
+    const head = forgetLostHead(read, ctx, null);
+    return {
+      committed: committedView(head),
+      proposal: proposalView(head, ctx, namespace),
+      quorum: ctx.quorum,
+    };
+  };
 
   const decided = (
     caller: HeadCaller,

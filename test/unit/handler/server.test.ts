@@ -906,6 +906,15 @@ describe("the head: POST /v1/proposals, POST /v1/holds, GET /v1/head", () => {
     expect(woke).toMatchObject({ status: 200, json: { proposal: { digest: NEW, by: "coordinator-1" } } });
   });
 
+  it("shows a head that no existing pod holds as none: every instance was gone (rule L)", async () => {
+    cluster.setHead(
+      "default",
+      headWith([0, 1, 2].map((n) => memberOf(coordinatorPod(n), { uid: `replaced-${n}` }))),
+    );
+    const now = await send("GET", `/v1/head?known=&proposal=&waitSeconds=0`, { token: await tokenFor(2) });
+    expect(now).toMatchObject({ status: 200, json: { committed: null, proposal: null } });
+  });
+
   it("returns after waitSeconds when nothing changes", async () => {
     const same = await send("GET", `/v1/head?known=${DIGEST}&waitSeconds=1`, { token: await tokenFor(2) });
     expect(same).toMatchObject({ status: 200, json: { committed: { digest: DIGEST } } });

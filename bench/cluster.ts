@@ -94,8 +94,14 @@ async function runSystem(round: number, system: System): Promise<Run[]> {
     const manifest = files.write("manifest.json", JSON.stringify({ policies: ["bench"] }));
     await waitReplicas(env, 1, system !== "floor" ? 0 : 1);
     const core = env.kc.makeApiClient(CoreV1Api);
-    const ip = (await core.readNamespacedPod({ namespace: env.namespace, name: "coordinator-0" })).status
-      ?.podIP;
+    // The pod exists before it has an address.
+    let ip: string | undefined;
+    while (
+      !(ip = (await core.readNamespacedPod({ namespace: env.namespace, name: "coordinator-0" })).status
+        ?.podIP)
+    ) {
+      await sleep(100);
+    }
     const { state } = await set(env.sh, `${ip}:1313`, manifest, { timeoutMs: 120_000 });
     files.remove();
     if (!state) throw new Error(`${system}: set failed`);

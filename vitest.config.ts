@@ -2,11 +2,11 @@ import { configDefaults, defineConfig } from "vitest/config";
 
 // The fault suite runs with `npm run test:faults` (CHA_LONG_FAULTS=1). The soak
 // (*.long.test.ts) takes tens of minutes and stays out of `npm test` and CI; the shorter faults
-// join `npm test` once each has had a green run on the local cluster (watch-stall has).
+// join `npm test` once each has had a green run on the local cluster (watch-stall and
+// control-plane-restart have).
 const longFaults = [
   "test/cluster/faults/**/*.long.test.ts",
   "test/cluster/faults/handler-kill.test.ts",
-  "test/cluster/faults/control-plane-restart.test.ts",
   "test/cluster/faults/updates-under-deletions.test.ts",
 ];
 

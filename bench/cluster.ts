@@ -26,7 +26,7 @@ import { down, up } from "../test/cluster/launcher/cluster.ts";
 import { UserFiles, set } from "../test/cluster/workflow/coordinator.ts";
 import { listWatch } from "../test/cluster/workflow/list-watch.ts";
 import { startProbe, type ProbeReport } from "../test/cluster/workflow/probe.ts";
-import { Shell } from "../test/cluster/workflow/shell.ts";
+import { CLI, Shell } from "../test/cluster/workflow/shell.ts";
 
 const { values } = parseArgs({
   options: {
@@ -106,6 +106,7 @@ async function runSystem(round: number, system: System): Promise<Run[]> {
     files.remove();
     if (!state) throw new Error(`${system}: set failed`);
     await waitReplicas(env, 1, 1);
+    const apps = env.kc.makeApiClient(AppsV1Api);
     const svc = await core.readNamespacedService({ namespace: env.namespace, name: "coordinator-ready" });
     const scenario = async (name: Scenario, command: string, replicas: number, gone?: string) => {
       const probe = await startProbe({
@@ -118,8 +119,10 @@ async function runSystem(round: number, system: System): Promise<Run[]> {
       });
       const t0 = Date.now();
       const timelines = await watchPods(env.kc, env.namespace, t0);
+      const before = (await apps.readNamespacedStatefulSet({ namespace: env.namespace, name: "coordinator" }))
+        .status?.updateRevision;
       await env.sh.run(command);
-      await waitReplicas(env, replicas, replicas, gone);
+      await waitReplicas(env, replicas, replicas, gone === "rollout" ? { rolloutFrom: before } : gone);
       const wallMs = Date.now() - t0;
       const pods = timelines.stop();
       const report = await probe.stop();
@@ -167,7 +170,7 @@ async function install(system: System): Promise<Env> {
   kc.contexts = kc.contexts.map((c) => (c.name === kc.currentContext ? { ...c, namespace } : c));
   const files = new UserFiles();
   const sh = new Shell({
-    programs: { kubectl: [tool("kubectl")], helm: [tool("helm")] },
+    programs: { kubectl: [tool("kubectl")], helm: [tool("helm")], "coordinator-ha": CLI },
     env: { KUBECONFIG: files.write("kubeconfig", kc.exportConfig()) },
   });
   await sh.run(
@@ -186,9 +189,14 @@ async function install(system: System): Promise<Env> {
 
 /**
  * Until the StatefulSet has `replicas` pods and `ready` of them are Ready; with `gone` (a pod
- * uid, or "rollout"), also until that pod is replaced or the rollout is complete.
+ * uid, or the revision before a rollout), also until that pod is replaced or the rollout is complete.
  */
-async function waitReplicas(env: Env, replicas: number, ready: number, gone?: string): Promise<void> {
+async function waitReplicas(
+  env: Env,
+  replicas: number,
+  ready: number,
+  gone?: string | { rolloutFrom: string | undefined },
+): Promise<void> {
   const core = env.kc.makeApiClient(CoreV1Api);
   const apps = env.kc.makeApiClient(AppsV1Api);
   const deadline = Date.now() + 300_000;
@@ -197,10 +205,14 @@ async function waitReplicas(env: Env, replicas: number, ready: number, gone?: st
     const pods = (await core.listNamespacedPod({ namespace: env.namespace })).items;
     const readyPods = pods.filter((p) => !p.metadata?.deletionTimestamp && isReady(p)).length;
     let done = pods.length === replicas && readyPods >= ready;
-    if (gone === "rollout") {
+    if (typeof gone === "object") {
+      // The controller has seen the restart (a new revision), and every pod runs it.
+      const st = sts.status;
       done &&=
-        sts.status?.currentRevision === sts.status?.updateRevision &&
-        sts.status?.updatedReplicas === replicas;
+        st?.updateRevision !== gone.rolloutFrom &&
+        st?.currentRevision === st?.updateRevision &&
+        st?.updatedReplicas === replicas &&
+        pods.every((p) => p.metadata?.labels?.["controller-revision-hash"] === st?.updateRevision);
     } else if (gone !== undefined) {
       done &&= !pods.some((p) => p.metadata?.uid === gone);
     }

@@ -10,7 +10,8 @@
 // and the deletion of one pod, each under the availability probe (test/cluster/workflow/
 // probe.ts). For every new pod a timeline from a pod watch (times as this process saw them):
 // created, scheduled, sidecar started, sidecar ready, app started, app ready, gate True,
-// Ready. It prints a table, the ratios and, where a goal is missed, why; and writes JSON.
+// Ready. It prints a table, the ratios and, where a goal is missed, why; and writes JSON and a
+// PNG plot of the timelines made from it (plot.ts).
 //
 // It starts the cluster if none runs and stops it again. The cluster is shared: run it alone.
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -26,6 +27,7 @@ import { down, up } from "../test/cluster/launcher/cluster.ts";
 import { UserFiles, set } from "../test/cluster/workflow/coordinator.ts";
 import { listWatch } from "../test/cluster/workflow/list-watch.ts";
 import { startProbe, type ProbeReport } from "../test/cluster/workflow/probe.ts";
+import { plotFile } from "./plot.ts";
 import { CLI, Shell } from "../test/cluster/workflow/shell.ts";
 
 const { values } = parseArgs({
@@ -83,7 +85,9 @@ writeFileSync(
   `${JSON.stringify({ date: new Date().toISOString(), points: POINTS, runs }, null, 2)}\n`,
 );
 report();
-log(`wrote ${values.out}`);
+const png = values.out.replace(/\.json$/, "") + ".png";
+plotFile(values.out, png);
+log(`wrote ${values.out} and ${png}`);
 
 async function runSystem(round: number, system: System): Promise<Run[]> {
   log(`round ${round}: ${system}`);

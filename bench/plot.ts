@@ -17,7 +17,7 @@ interface Results {
 const COLORS = ["#9e9e9e", "#90caf9", "#1e88e5", "#a5d6a7", "#43a047", "#ffb74d", "#e53935", "#000000"];
 const ROW = 14;
 const PANEL = 420;
-const LEFT = 150;
+const LEFT = 210;
 
 /** The SVG: one panel per system, one row per new pod (grouped by scenario), x = s since created. */
 export function timelineSvg(results: Results): string {

@@ -6,6 +6,7 @@ import { configDefaults, defineConfig } from "vitest/config";
 // control-plane-restart have).
 const longFaults = [
   "test/cluster/faults/**/*.long.test.ts",
+  "test/cluster/faults/control-plane-restart.test.ts",
   "test/cluster/faults/handler-kill.test.ts",
   "test/cluster/faults/updates-under-deletions.test.ts",
 ];

@@ -2,57 +2,12 @@
 // container logs, and look at what the agent left on the host.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CoreV1Api, type KubeConfig, type V1Pod, type V1PodCondition } from "@kubernetes/client-node";
-import { INJECT_ANNOTATION } from "../../../src/names.ts";
 import { netnsName, vethName } from "../agent/network/sandbox.ts";
 import { run } from "../agent/host/exec.ts";
-import { eventually } from "../kube.ts";
 import { paths } from "../launcher/config.ts";
 
-export type PodSpec = NonNullable<V1Pod["spec"]>;
-
-/** Creates a pod that the product's webhook (should a test have installed it) leaves alone. */
-export async function createPod(
-  kc: KubeConfig,
-  namespace: string,
-  name: string,
-  spec: PodSpec,
-  labels: Record<string, string> = {},
-): Promise<V1Pod> {
-  return kc.makeApiClient(CoreV1Api).createNamespacedPod({
-    namespace,
-    body: { metadata: { name, labels, annotations: { [INJECT_ANNOTATION]: "false" } }, spec },
-  });
-}
-
-export function readPod(kc: KubeConfig, namespace: string, name: string): Promise<V1Pod> {
-  return kc.makeApiClient(CoreV1Api).readNamespacedPod({ namespace, name });
-}
-
-export function condition(pod: V1Pod, type: string): V1PodCondition | undefined {
-  return pod.status?.conditions?.find((c) => c.type === type);
-}
-
-/** Waits until the pod satisfies `ok`, and returns it. */
-export function waitForPod(
-  kc: KubeConfig,
-  namespace: string,
-  name: string,
-  what: string,
-  ok: (pod: V1Pod) => boolean,
-  timeoutMs = 60_000,
-): Promise<V1Pod> {
-  return eventually(
-    `pod ${namespace}/${name}: ${what}`,
-    async () => {
-      const pod = await readPod(kc, namespace, name);
-      return ok(pod) ? pod : undefined;
-    },
-    { timeoutMs },
-  );
-}
-
-export const isReady = (pod: V1Pod) => condition(pod, "Ready")?.status === "True";
+// Creating and waiting for pods is the same on either node stack (nodes/pods.ts).
+export { condition, createPod, isReady, readPod, waitForPod, type PodSpec } from "../nodes/pods.ts";
 
 /** A container's log file as the agent writes it (all runs, appended). */
 export function containerLog(namespace: string, pod: string, container: string): string {

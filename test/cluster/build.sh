@@ -3,16 +3,29 @@
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl) and the node (kubelet,
 # kube-proxy) from the pinned wrapper module in k8s/, helm from helm/, and the rest of the node
 # stack listed in node/versions.txt (runc with seccomp, containerd, the CNI plugins, crictl,
-# CoreDNS, and the pause image from Kubernetes' pause.c). It also fetches the
-# CustomResourceDefinitions listed in crds.txt.
+# CoreDNS, and the pause image from Kubernetes' pause.c), and promtool from prometheus/ (it
+# checks the chart's alerts). With --prometheus, also the Prometheus server (for the dashboard
+# test, npm run test:dashboard: minutes more of cold build, so CI does not build it). It also
+# fetches the CustomResourceDefinitions listed in crds.txt.
 # Everything is cached outside the repository and made only when missing:
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha/k8s/<k8s version>/
+#   ${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha/prometheus/<module version>/
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha/node/<name>@<version>/
 #   ${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha/crds/<module>@<version>/
 # Prints the directory that holds the Kubernetes binaries on its last line of stdout.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+with_prometheus=false
+case ${1:-} in
+  --prometheus) with_prometheus=true ;;
+  '') ;;
+  *)
+    echo "usage: $0 [--prometheus]" >&2
+    exit 2
+    ;;
+esac
 
 # Read from go.mod rather than `go list`, so that a machine with cached binaries needs no Go.
 module_version() { # module_version DIR MODULE
@@ -27,10 +40,12 @@ module_version() { # module_version DIR MODULE
 
 k8s_version=$(module_version "$here/k8s" k8s.io/kubernetes)
 helm_version=$(module_version "$here/helm" helm.sh/helm/v3)
+prometheus_version=$(module_version "$here/prometheus" github.com/prometheus/prometheus)
 k8s_minor=$(echo "$k8s_version" | cut -d. -f2)
 cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/coordinator-ha
 bin=$cache_root/k8s/$k8s_version
-mkdir -p "$bin"
+prometheus_bin=$cache_root/prometheus/$prometheus_version
+mkdir -p "$bin" "$prometheus_bin"
 
 log() { echo "[build] $*" >&2; }
 
@@ -61,6 +76,12 @@ helm_ldflags="-s -w \
  -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$k8s_minor \
  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 \
  -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$k8s_minor"
+# Prometheus's module v0.MNN.P is its release M.NN.P (v0.316.0: 3.16.0).
+prometheus_release=${prometheus_version#v0.}
+prometheus_release=${prometheus_release:0:1}.${prometheus_release:1}
+prometheus_ldflags="-s -w \
+ -X github.com/prometheus/common/version.Version=$prometheus_release \
+ -X github.com/prometheus/common/version.Branch=release"
 
 require_go() {
   if ! command -v go >/dev/null 2>&1; then
@@ -89,8 +110,8 @@ stop_ticker() {
   ticker=
 }
 
-build() { # build MODULE_DIR NAME PACKAGE LDFLAGS
-  local dir=$1 name=$2 pkg=$3 ldflags=$4
+build() { # build MODULE_DIR NAME PACKAGE LDFLAGS [OUT_DIR [TAGS]]
+  local dir=$1 name=$2 pkg=$3 ldflags=$4 bin=${5:-$bin} tags=${6:-}
   if [ -x "$bin/$name" ]; then
     log "$name: cached"
     return
@@ -101,7 +122,7 @@ build() { # build MODULE_DIR NAME PACKAGE LDFLAGS
   start_ticker "$name"
   # Build to a temporary name and rename, so an interrupted build never leaves a
   # half-written binary that a later run would take for a cached one.
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$bin/.$name.tmp" "$pkg")
+  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$bin/.$name.tmp" "$pkg")
   stop_ticker
   mv "$bin/.$name.tmp" "$bin/$name"
   log "$name: built in $((SECONDS - start))s"
@@ -223,6 +244,12 @@ build "$here/k8s" kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
 build "$here/helm" helm helm.sh/helm/v3/cmd/helm "$helm_ldflags"
 build "$here/k8s" kubelet k8s.io/kubernetes/cmd/kubelet "$k8s_ldflags"
 build "$here/k8s" kube-proxy k8s.io/kubernetes/cmd/kube-proxy "$k8s_ldflags"
+# remove_all_sd leaves out the cloud service discoveries (AWS, Azure, GCE, Kubernetes, ...):
+# the tests give Prometheus its targets, and the build compiles none of the discoveries.
+build "$here/prometheus" promtool github.com/prometheus/prometheus/cmd/promtool "$prometheus_ldflags" "$prometheus_bin" remove_all_sd
+if $with_prometheus; then
+  build "$here/prometheus" prometheus github.com/prometheus/prometheus/cmd/prometheus "$prometheus_ldflags" "$prometheus_bin" remove_all_sd
+fi
 
 # runc needs cgo for seccomp (libseccomp-dev from setup-host.sh), so that pods get the
 # RuntimeDefault profile they ask for.

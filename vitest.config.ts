@@ -18,7 +18,7 @@ const longFaults = [
 // plane that test/cluster/global-setup.ts starts once per run (see test/cluster/README.md).
 export default defineConfig({
   test: {
-    // Stopping a cluster that the run started waits for the node agent to stop its pods.
+    // Stopping a cluster that the run started stops every pod on its nodes first.
     teardownTimeout: 150_000,
     projects: [
       {
@@ -64,22 +64,9 @@ export default defineConfig({
         test: {
           name: "cluster",
           include: ["test/cluster/**/*.test.ts"],
-          // The tests of the real node stack (three kubelets on containerd) run when the cluster
-          // is that stack: CHA_NODE_STACK=real (test/cluster/README.md). The node agent has one node.
-          exclude: [
-            ...configDefaults.exclude,
-            ...(process.env["CHA_NODE_STACK"] === "real"
-              ? []
-              : [
-                  "test/cluster/nodes/**",
-                  "test/cluster/lifecycle/**",
-                  "test/cluster/e2e/node-drain.test.ts",
-                  "test/cluster/e2e/security-context.test.ts",
-                ]),
-            ...(process.env["CHA_LONG_FAULTS"] ? [] : longFaults),
-          ],
+          exclude: [...configDefaults.exclude, ...(process.env["CHA_LONG_FAULTS"] ? [] : longFaults)],
           globalSetup: ["test/cluster/global-setup.ts"],
-          // The files share one cluster (and one node): one at a time.
+          // The files share one cluster: one at a time.
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 120_000,

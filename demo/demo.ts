@@ -160,7 +160,7 @@ interface Reach {
   close(): void;
 }
 
-/** On the local cluster the host reaches ClusterIPs (the node agent's NAT) and pod IPs. */
+/** On the local cluster the host reaches ClusterIPs (a node's kube-proxy rules) and pod IPs. */
 function localReach(sh: Shell): Reach {
   const jsonpath = async (line: string) => (await sh.run(line)).stdout.trim();
   return {

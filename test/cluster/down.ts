@@ -1,5 +1,5 @@
 // npm run cluster:down
-// Stops every process of the local cluster (the node agent first) and removes .local-cluster.
+// Stops every process of the local cluster (the worker nodes first) and removes .local-cluster.
 import { down } from "./launcher/cluster.ts";
 
 const log = (msg: string) => console.error(`[cluster] ${msg}`);

@@ -1,18 +1,18 @@
-// npm run cluster:up [-- --no-agent]
+// npm run cluster:up [-- --no-nodes]
 // Starts the local cluster (or finds it running) and prints, on stdout, the shell lines that
 // point kubectl at it. Progress goes to stderr.
 import { parseArgs } from "node:util";
 import { up } from "./launcher/cluster.ts";
 
-const usage = "usage: npm run cluster:up [-- --no-agent]";
-let agent = true;
+const usage = "usage: npm run cluster:up [-- --no-nodes]";
+let nodes = true;
 try {
-  const { values } = parseArgs({ options: { "no-agent": { type: "boolean" }, help: { type: "boolean" } } });
+  const { values } = parseArgs({ options: { "no-nodes": { type: "boolean" }, help: { type: "boolean" } } });
   if (values.help) {
     console.error(usage);
     process.exit(0);
   }
-  agent = !values["no-agent"];
+  nodes = !values["no-nodes"];
 } catch (err) {
   console.error(`error: ${(err as Error).message}\n${usage}`);
   process.exit(2);
@@ -30,7 +30,7 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
 
 const started = Date.now();
 try {
-  const result = await up({ agent, log, signal: controller.signal });
+  const result = await up({ nodes, log, signal: controller.signal });
   log(
     result.reused
       ? "the cluster was already up"

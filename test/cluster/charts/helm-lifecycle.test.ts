@@ -167,7 +167,7 @@ describe("helm install, upgrade and uninstall of coordinator-ha", () => {
   it("brings the webhook and the handler to Ready", () => {
     const nodes = kubectlOk(["get", "nodes", "-o", "name"]).trim();
     if (nodes === "")
-      throw new Error("the cluster has no node: this test needs the node agent (test/cluster/agent)");
+      throw new Error("the cluster has no node: start it with its worker nodes (npm run cluster:up)");
     for (const d of deployments) {
       const r = kubectl(["rollout", "status", "-n", namespace, `deployment/${d}`, "--timeout=100s"]);
       if (r.status !== 0) {

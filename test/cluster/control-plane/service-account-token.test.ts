@@ -4,7 +4,7 @@ import { AuthenticationV1Api, CoreV1Api, type V1Pod, type V1ServiceAccount } fro
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JSONWebKeySet } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TOKEN_AUDIENCE } from "../../../src/names.ts";
-import { BRIDGE, SERVICE_ACCOUNT_ISSUER, ports } from "../launcher/config.ts";
+import { NODE_NETWORK, SERVICE_ACCOUNT_ISSUER, ports } from "../launcher/config.ts";
 import {
   createNamespace,
   deleteNamespace,
@@ -49,7 +49,7 @@ describe("service-account tokens bound to a pod", () => {
     const doc = await getJson<{ issuer: string; jwks_uri: string }>(kc, "/.well-known/openid-configuration");
     expect(doc.issuer).toBe(SERVICE_ACCOUNT_ISSUER);
     // Where pods (and the host) reach the apiserver: the bridge address.
-    expect(doc.jwks_uri).toBe(`https://${BRIDGE.address}:${ports.apiserver}/openid/v1/jwks`);
+    expect(doc.jwks_uri).toBe(`https://${NODE_NETWORK.hostAddress}:${ports.apiserver}/openid/v1/jwks`);
   });
 
   it("issues a token that verifies against the served JWKS, with the pod's claims", async () => {

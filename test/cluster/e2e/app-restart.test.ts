@@ -5,13 +5,11 @@
 // leaves the ready endpoints, until the recovery sidecar, which re-confirms while the app is
 // ready, confirms again. Here the app container of coordinator-1 is killed for real, with
 // SIGKILL from the host, and a pod watch records what the apiserver saw.
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Member } from "../../../src/handler/head/state-head.ts";
 import { Reason } from "../../../src/names.ts";
-import { netnsName } from "../agent/network/sandbox.ts";
-import { processesWith } from "../pods/pods.ts";
 import { isReady, recovered, sameKey, set, verify, type CoordinatorState } from "../workflow/coordinator.ts";
 import { listWatch } from "../workflow/list-watch.ts";
 import { installWorkflow, type Workflow } from "./harness.ts";
@@ -35,32 +33,35 @@ function describeState(pod: V1Pod): string {
 }
 
 /**
- * The host process of the pod's app container. Containers share the host's PID namespace, so
- * every Coordinator on the machine (other pods, other clusters) runs `dist/cli.js
- * coordinator`; the one of this pod is the one in the pod's network namespace, which the node
- * agent names cha-<pod uid> (`ip netns add`, so it is bound at /run/netns/<name>).
+ * The host process of the pod's app container: the one in the container's cgroup (the kubelet's
+ * cgroupfs layout ends each container's cgroup path with its id) that runs `dist/cli.js
+ * coordinator`. Every Coordinator on the machine runs that command line; only this one is in
+ * this container.
  */
-function appProcess(uid: string): { pid: number; cmdline: string; netns: number } {
-  const netns = statSync(`/run/netns/${netnsName(uid)}`).ino;
-  const candidates = processesWith(`dist/cli.js ${APP} `);
-  const inPod = candidates.flatMap((pid) => {
-    try {
-      if (statSync(`/proc/${pid}/ns/net`).ino !== netns) return [];
-      const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
-      // Exactly the app: the CLI's script followed by the `coordinator` command.
-      const at = args.findIndex((a) => a.endsWith("dist/cli.js"));
-      return at >= 0 && args[at + 1] === APP ? [{ pid, cmdline: args.join(" ").trim(), netns }] : [];
-    } catch {
-      return []; // the process ended meanwhile
-    }
-  });
-  if (inPod.length !== 1) {
+function appProcess(pod: V1Pod): { pid: number; cmdline: string; container: string } {
+  const container = appStatus(pod)?.containerID?.replace(/^containerd:\/\//, "");
+  if (!container) throw new Error(`${POD}'s ${APP} container has no containerID yet`);
+  const inContainer = readdirSync("/proc")
+    .filter((e) => /^\d+$/.test(e))
+    .flatMap((pid) => {
+      try {
+        if (!readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(container)) return [];
+        const args = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        // Exactly the app: the CLI's script followed by the `coordinator` command.
+        const at = args.findIndex((a) => a.endsWith("dist/cli.js"));
+        return at >= 0 && args[at + 1] === APP
+          ? [{ pid: Number(pid), cmdline: args.join(" ").trim(), container }]
+          : [];
+      } catch {
+        return []; // the process ended meanwhile
+      }
+    });
+  if (inContainer.length !== 1) {
     throw new Error(
-      `expected exactly one "dist/cli.js ${APP}" process in network namespace ${netnsName(uid)} ` +
-        `(inode ${netns}), found ${inPod.length} (${JSON.stringify(inPod)}) among ${candidates.length} candidates`,
+      `expected exactly one "dist/cli.js ${APP}" process in container ${container}, found ${inContainer.length}`,
     );
   }
-  return inPod[0]!;
+  return inContainer[0]!;
 }
 
 describe("a restarted app container loses and regains the gate", () => {
@@ -136,10 +137,8 @@ describe("a restarted app container loses and regains the gate", () => {
 
     let killed: ReturnType<typeof appProcess>;
     try {
-      killed = appProcess(uid);
-      console.log(
-        `${POD}'s app: pid ${killed.pid} in network namespace ${netnsName(uid)} (inode ${killed.netns}): ${killed.cmdline}`,
-      );
+      killed = appProcess(await w.pod(POD));
+      console.log(`${POD}'s app: pid ${killed.pid} in container ${killed.container}: ${killed.cmdline}`);
       killedAt = Date.now();
       process.kill(killed.pid, "SIGKILL");
 
@@ -196,7 +195,7 @@ describe("a restarted app container loses and regains the gate", () => {
     });
 
     // A new app process runs in the pod, and it holds the same state (the memory emptyDir).
-    expect(appProcess(uid).pid).not.toBe(killed.pid);
+    expect(appProcess(latest).pid).not.toBe(killed.pid);
     await w.sh.run(`kubectl get pod ${POD}`);
     const { state: got } = await verify(w.sh, await w.podAddress(POD), { expectKeyFile: keyFile });
     expect(sameKey(got!.publicKey, state.publicKey)).toBe(true);

@@ -84,14 +84,14 @@ describe("the webhook down, with failurePolicy Fail", () => {
           apiVersion: "v1",
           kind: "Pod",
           metadata: { name: "coordinator-by-hand", labels: { "app.kubernetes.io/name": "coordinator" } },
-          spec: { containers: [{ name: "app", image: "registry.k8s.io/pause:3.10" }] },
+          spec: { containers: [{ name: "app", image: "registry.k8s.io/pause:3.10.1" }] },
         }),
       });
       expect(manual.code).not.toBe(0);
       expect(manual.stderr).toContain(`failed calling webhook "${WEBHOOK}"`);
 
       // Pods that are not Coordinators never wait for the webhook.
-      await w.sh.run("kubectl run not-a-coordinator --image=registry.k8s.io/pause:3.10 --restart=Never");
+      await w.sh.run("kubectl run not-a-coordinator --image=registry.k8s.io/pause:3.10.1 --restart=Never");
       await w.sh.run("kubectl delete pod not-a-coordinator --wait=false");
 
       const names = (await w.sh.run("kubectl get pods -l app.kubernetes.io/name=coordinator -o name")).stdout;

@@ -1,5 +1,6 @@
 // Starting and stopping the local cluster: etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler, and the node agent when it exists. See test/cluster/README.md.
+// kube-scheduler on the host, and the worker nodes (kubelet, containerd, kube-proxy each,
+// launcher/nodes.ts) with CoreDNS. See test/cluster/README.md.
 import { spawn } from "node:child_process";
 import {
   existsSync,
@@ -16,15 +17,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { stringify } from "yaml";
 import {
   REPO_ROOT,
-  AGENT_MAIN,
   APISERVER_URL,
-  BRIDGE,
   BUILD_SCRIPT,
   SETUP_HOST_SCRIPT,
   CLUSTER_NAME,
   COMPONENTS,
-  NODE_BIN,
-  NODE_NAME,
   SERVICE_ACCOUNT_ISSUER,
   SERVICE_CIDR,
   STATE_DIR,
@@ -35,7 +32,6 @@ import {
   ports,
   type Component,
 } from "./config.ts";
-import { deleteBridge, ensureBridge } from "./bridge.ts";
 import { FRONT_PROXY_CLIENT, createNodeCerts, createPki, type Pki } from "./pki.ts";
 import { buildImages, nodeStack, type NodeStack } from "./node-stack.ts";
 import { createHostNetwork, startNodes, stopNodes, type NodeCerts } from "./nodes.ts";
@@ -53,15 +49,9 @@ import { httpsGet, waitFor, type Check } from "./wait.ts";
 
 export type Log = (msg: string) => void;
 
-/**
- * Until the tests move over, the real node stack (kubelet, containerd, kube-proxy, CoreDNS on
- * three worker nodes, launcher/nodes.ts) is opt-in: CHA_NODE_STACK=real.
- */
-export const REAL_NODES = process.env["CHA_NODE_STACK"] === "real";
-
 export interface UpOptions {
-  /** Start the node agent (when test/cluster/agent/main.ts exists). Default true. */
-  agent?: boolean;
+  /** Start the worker nodes and CoreDNS. Default true; without them pods stay Pending. */
+  nodes?: boolean;
   log: Log;
   signal?: AbortSignal;
 }
@@ -113,7 +103,6 @@ const LOG_FILES: Record<Component, string> = {
   "kube-apiserver": join(paths.logs, "kube-apiserver.log"),
   "kube-controller-manager": join(paths.logs, "kube-controller-manager.log"),
   "kube-scheduler": join(paths.logs, "kube-scheduler.log"),
-  agent: join(paths.logs, "agent.log"),
 };
 
 /** How long each component may take to shut down before it is killed. */
@@ -122,15 +111,13 @@ const GRACE_MS: Record<Component, number> = {
   "kube-apiserver": 15_000,
   "kube-controller-manager": 10_000,
   "kube-scheduler": 10_000,
-  // The agent stops its pods (each with its own grace period) and removes their namespaces.
-  agent: 90_000,
 };
 
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new Error(
-      "the local cluster needs root: it creates the bridge " +
-        `${BRIDGE.name}, and the node agent creates network namespaces. Run it as root (sudo -E npm run cluster:up).`,
+      `the local cluster needs root: it creates the bridge ${NODE_NETWORK.bridge}, and a network ` +
+        "namespace, cgroups and mounts per worker node. Run it as root (sudo -E npm run cluster:up).",
     );
   }
 }
@@ -215,7 +202,7 @@ export async function clusterState(): Promise<ClusterState> {
 // ---- host tools ------------------------------------------------------------------------
 
 /**
- * Installs the host tools the node agent needs (iproute2, iptables, util-linux) when they are
+ * Installs the host tools the worker nodes need (iproute2, iptables, util-linux, buildah, ...) when they are
  * missing, so that `npm ci && npm run cluster:up` works on a fresh machine. Its output goes
  * to stderr: stdout carries only the `export KUBECONFIG=…` line.
  */
@@ -323,9 +310,10 @@ function etcdArgs(pki: Pki): string[] {
 
 function apiserverArgs(pki: Pki): string[] {
   return [
-    // Pods reach the apiserver through the bridge: the `kubernetes` Service's endpoint.
-    `--advertise-address=${REAL_NODES ? NODE_NETWORK.hostAddress : BRIDGE.address}`,
-    // 0.0.0.0 covers both 127.0.0.1 (the host's kubeconfig) and the bridge address (pods).
+    // Nodes and pods reach the apiserver at the host's address on the node bridge: the
+    // `kubernetes` Service's endpoint.
+    `--advertise-address=${NODE_NETWORK.hostAddress}`,
+    // 0.0.0.0 covers both 127.0.0.1 (the host's kubeconfig) and the bridge address (nodes, pods).
     "--bind-address=0.0.0.0",
     `--secure-port=${ports.apiserver}`,
     `--etcd-servers=https://127.0.0.1:${ports.etcdClient}`,
@@ -344,8 +332,8 @@ function apiserverArgs(pki: Pki): string[] {
     `--service-account-key-file=${pki.serviceAccount.publicKey}`,
     `--service-account-signing-key-file=${pki.serviceAccount.privateKey}`,
     `--api-audiences=${SERVICE_ACCOUNT_ISSUER}`,
-    // No kube-proxy: webhooks and aggregated APIs behind a Service are dialled at an
-    // endpoint's pod IP instead of the ClusterIP.
+    // kube-proxy runs in the nodes' network namespaces, not on the host where the apiserver
+    // runs: webhooks and aggregated APIs behind a Service are dialled at an endpoint's pod IP.
     "--enable-aggregator-routing=true",
     `--kubelet-client-certificate=${pki.apiserverKubeletClient.cert}`,
     `--kubelet-client-key=${pki.apiserverKubeletClient.key}`,
@@ -442,7 +430,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
     checkPortsFree();
     writeAtomically(paths.hostBaseline, `${JSON.stringify(hostState())}\n`);
     const binDir = await buildBinaries(log, signal);
-    const stack = REAL_NODES ? nodeStack(binDir, await buildImages(signal)) : undefined;
+    const stack = opts.nodes === false ? undefined : nodeStack(binDir, await buildImages(signal));
     try {
       await start(binDir, stack, opts);
     } catch (err) {
@@ -458,7 +446,7 @@ export async function up(opts: UpOptions): Promise<UpResult> {
 
 async function start(binDir: string, stack: NodeStack | undefined, opts: UpOptions): Promise<void> {
   const { log, signal } = opts;
-  for (const dir of [paths.logs, paths.pids, paths.agentState]) mkdirSync(dir, { recursive: true });
+  for (const dir of [paths.logs, paths.pids]) mkdirSync(dir, { recursive: true });
   mkdirSync(paths.etcdData, { mode: 0o700, recursive: true });
 
   let t = Date.now();
@@ -478,13 +466,9 @@ async function start(binDir: string, stack: NodeStack | undefined, opts: UpOptio
   writeAtomically(schedKubeconfig, kubeconfig(pki, { name: "system:kube-scheduler", ...pki.scheduler }));
   step("PKI ready");
 
-  if (stack) {
-    await createHostNetwork();
-    step(`bridge ${NODE_NETWORK.bridge} is up with ${NODE_NETWORK.hostAddress}/${NODE_NETWORK.prefixLength}`);
-  } else {
-    await ensureBridge();
-    step(`bridge ${BRIDGE.name} is up with ${BRIDGE.address}/${BRIDGE.prefixLength}`);
-  }
+  // Before the apiserver starts: it advertises the host's address on this bridge.
+  await createHostNetwork();
+  step(`bridge ${NODE_NETWORK.bridge} is up with ${NODE_NETWORK.hostAddress}/${NODE_NETWORK.prefixLength}`);
 
   const launch = async (name: Component, command: string, args: string[]) => {
     log(`starting ${name} (log: ${LOG_FILES[name]}) ...`);
@@ -569,39 +553,11 @@ async function start(binDir: string, stack: NodeStack | undefined, opts: UpOptio
 
   writeAtomically(paths.kubeconfig, kubeconfig(pki, { name: "admin", ...pki.admin }));
 
-  if (stack && opts.agent !== false) {
+  if (stack) {
     await startWorkers(binDir, stack, pki, admin, opts);
     step(`${WORKERS.length} worker nodes are Ready, CoreDNS answers`);
-  } else if (opts.agent !== false && existsSync(AGENT_MAIN)) {
-    const agent = await launch("agent", NODE_BIN, [
-      AGENT_MAIN,
-      "--kubeconfig",
-      paths.kubeconfig,
-      "--state-dir",
-      paths.agentState,
-    ]);
-    await wait(
-      `Node ${NODE_NAME} to be Ready`,
-      async () => {
-        const res = await httpsGet(`${APISERVER_URL}/api/v1/nodes/${NODE_NAME}`, admin);
-        if (res.status === 404) return { done: false, reason: "not registered yet" };
-        if (res.status !== 200) return { done: false, reason: `HTTP ${res.status}` };
-        const node = JSON.parse(res.body) as { status?: { conditions?: { type: string; status: string }[] } };
-        const ready = node.status?.conditions?.find((c) => c.type === "Ready");
-        return ready?.status === "True"
-          ? { done: true, value: undefined }
-          : { done: false, reason: `Ready=${ready?.status ?? "unknown"}` };
-      },
-      120_000,
-      agent,
-    );
-    step(`node agent is running and Node ${NODE_NAME} is Ready`);
   } else {
-    log(
-      existsSync(AGENT_MAIN)
-        ? "node agent not started (--no-agent): pods stay Pending"
-        : `no node agent (${AGENT_MAIN} does not exist): pods stay Pending`,
-    );
+    log("worker nodes not started (--no-nodes): pods stay Pending");
   }
 }
 
@@ -696,7 +652,6 @@ async function teardown(log: Log, opts: { keepLogs: boolean }): Promise<void> {
   }
   stopped.push(...(await killStrays(log)));
   await waitReaped(stopped);
-  if (await deleteBridge()) log(`deleted bridge ${BRIDGE.name}`);
   if (!existsSync(STATE_DIR)) return;
   for (const entry of readdirSync(STATE_DIR)) {
     const path = join(STATE_DIR, entry);
@@ -706,7 +661,7 @@ async function teardown(log: Log, opts: { keepLogs: boolean }): Promise<void> {
   if (!opts.keepLogs) rmSync(STATE_DIR, { recursive: true, force: true });
 }
 
-/** Stops every process of the cluster (the agent first) and removes its state. */
+/** Stops every process of the cluster (the worker nodes first) and removes its state. */
 export async function down(log: Log): Promise<void> {
   requireRoot();
   await teardown(log, { keepLogs: false });

@@ -1,14 +1,11 @@
 // The local cluster's layout: where its state lives, which ports and addresses it uses, and
-// the contract with the node agent. test/cluster/README.md documents the same values; change
-// them together.
+// its worker nodes. test/cluster/README.md documents the same values; change them together.
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../..", import.meta.url)).replace(/\/$/, "");
 export const BUILD_SCRIPT = join(REPO_ROOT, "test/cluster/build.sh");
 export const SETUP_HOST_SCRIPT = join(REPO_ROOT, "test/cluster/setup-host.sh");
-export const AGENT_MAIN = join(REPO_ROOT, "test/cluster/agent/main.ts");
-export const NODE_BIN = join(REPO_ROOT, "node_modules/.bin/node");
 
 /** Everything the cluster writes lives here; `cluster:down` removes it. */
 export const STATE_DIR = join(REPO_ROOT, ".local-cluster");
@@ -19,7 +16,6 @@ export const paths = {
   etcdData: join(STATE_DIR, "etcd"),
   logs: join(STATE_DIR, "logs"),
   pids: join(STATE_DIR, "pids"),
-  agentState: join(STATE_DIR, "agent"),
   kubeconfig: join(STATE_DIR, "kubeconfig"),
   /** The host's sysctls as they were before the first kubelet started; cluster:down restores them. */
   sysctls: join(STATE_DIR, "sysctls.json"),
@@ -34,21 +30,13 @@ export const paths = {
 } as const;
 
 export const CLUSTER_NAME = "coordinator-ha-local";
-export const NODE_NAME = "local-node";
 
-/** The pod network: the launcher creates the bridge, the node agent attaches pods to it. */
-export const BRIDGE = {
-  name: "cha0",
-  address: "10.244.0.1",
-  prefixLength: 24,
-  cidr: "10.244.0.0/24",
-} as const;
 export const SERVICE_CIDR = "10.96.0.0/16";
 
 /**
- * The real node stack (launcher/nodes.ts): worker nodes, each in a network namespace of its own
- * with kubelet, containerd and kube-proxy, on the host bridge `ckn0`. Names start with `ckn`, so
- * that they never meet the node agent's `cha` ones.
+ * The worker nodes (launcher/nodes.ts), each in a network namespace of its own with kubelet,
+ * containerd and kube-proxy, on the host bridge `ckn0`. Every name the cluster gives the host
+ * starts with `ckn`, so that cluster:down finds what a crashed run left.
  */
 export const NODE_NETWORK = {
   bridge: "ckn0",
@@ -99,11 +87,5 @@ export const ports = {
 export const APISERVER_URL = `https://127.0.0.1:${ports.apiserver}`;
 
 /** The components in start order; `cluster:down` stops them in reverse. */
-export const COMPONENTS = [
-  "etcd",
-  "kube-apiserver",
-  "kube-controller-manager",
-  "kube-scheduler",
-  "agent",
-] as const;
+export const COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;
 export type Component = (typeof COMPONENTS)[number];

@@ -10,7 +10,7 @@ import {
   type CertificateAndKey,
   type CertificateAuthority,
 } from "../../../webhook-certs/x509.ts";
-import { BRIDGE, KUBERNETES_SERVICE_IP, CLUSTER_NAME, NODE_NETWORK, type WorkerNode } from "./config.ts";
+import { KUBERNETES_SERVICE_IP, CLUSTER_NAME, NODE_NETWORK, type WorkerNode } from "./config.ts";
 import type { NodeCerts } from "./nodes.ts";
 
 export interface CertFiles {
@@ -27,7 +27,7 @@ export interface Pki {
   admin: CertFiles;
   controllerManager: CertFiles;
   scheduler: CertFiles;
-  /** The apiserver's client cert towards a kubelet (the node agent, if it serves the kubelet API). */
+  /** The apiserver's client cert towards the kubelets (logs, exec, port-forward). */
   apiserverKubeletClient: CertFiles;
   /**
    * etcd has its own CA: the cluster CA also signs CSRs through the csrsigning controller,
@@ -56,7 +56,7 @@ export const APISERVER_DNS_NAMES = [
   "kubernetes.default.svc.cluster.local",
   "localhost",
 ];
-export const APISERVER_IPS = ["127.0.0.1", BRIDGE.address, NODE_NETWORK.hostAddress, KUBERNETES_SERVICE_IP];
+export const APISERVER_IPS = ["127.0.0.1", NODE_NETWORK.hostAddress, KUBERNETES_SERVICE_IP];
 
 async function write(dir: string, name: string, pair: CertificateAndKey): Promise<CertFiles> {
   const files = { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) };

@@ -3,13 +3,13 @@
 // Each component runs in its own session (and so its own process group), with its output in
 // a log file, so it outlives `cluster:up` and a Ctrl-C in the terminal never reaches it. To
 // stop one, we signal the leader, wait, then SIGKILL its process group and every descendant
-// that we saw beforehand: a child that moved to its own session (as the agent's pods do)
+// that we saw beforehand: a child that moved to its own session (as containerd's shims do)
 // is still found through its parent.
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync, writeFileSync, rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { basename, join } from "node:path";
-import { AGENT_MAIN, STATE_DIR, paths } from "./config.ts";
+import { STATE_DIR, paths } from "./config.ts";
 
 export interface ProcessInfo {
   pid: number;
@@ -83,7 +83,6 @@ const COMPONENT_EXECUTABLES = new Set([
 export function isClusterProcess(p: ProcessInfo): boolean {
   const executable =
     COMPONENT_EXECUTABLES.has(basename(p.cmdline[0] ?? "")) ||
-    p.cmdline[1] === AGENT_MAIN ||
     // A worker node's namespace holder (launcher/nodes.ts).
     (basename(p.cmdline[0] ?? "") === "bash" && p.cmdline[1]?.endsWith("/node.sh") === true);
   return executable && p.cmdline.some((arg) => arg.includes(`${STATE_DIR}/`));
@@ -183,7 +182,7 @@ export interface StopOptions {
 }
 
 /**
- * Stops a component: SIGTERM to the leader (which, like the agent, may shut down its own
+ * Stops a component: SIGTERM to the leader (which, like a kubelet, may shut down its own
  * children in order), then after the grace period SIGKILL to everything left of its tree.
  * Returns the processes it stopped.
  */

@@ -1,7 +1,7 @@
 // The availability probe: while pods are rolled or deleted, a client keeps calling the
 // Coordinator's user API the two ways a workload does,
-//   - through the `coordinator-ready` Service's ClusterIP (here the node agent's NAT, which
-//     follows the EndpointSlices as kube-proxy does), and
+//   - through the `coordinator-ready` Service's ClusterIP (kube-proxy's rules on a node, which
+//     follow the EndpointSlices), and
 //   - directly at the Service's ready endpoints, as a client-side load balancer that watches
 //     the EndpointSlices would,
 // and counts every request that fails or answers with another public key, and the fewest ready

@@ -3,10 +3,13 @@
 // state, retries with capped back-off until the handler has recorded it, and then repeats
 // the confirmation every `reconfirmMs` while the app stays ready: the handler skips
 // unchanged writes, and a repeat re-opens a gate that the handler closed because the app
-// container restarted. A new digest or the app turning ready again confirms at once.
+// container restarted while no look saw the app unready. A new digest or the app turning
+// ready again confirms at the look that sees it. Looks are `pollMs` apart after a change and
+// slow down to `idlePollMs` while the pod is settled (cadence.ts).
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { RecoveredRequest } from "../handler/api.ts";
+import { nextLookMs } from "./cadence.ts";
 import type { ConfirmAnswer } from "./handler-client.ts";
 
 export interface ConfirmerDeps {
@@ -24,11 +27,15 @@ export interface ConfirmerDeps {
   certSha256: string;
   logger: Logger;
   now?: () => number;
+  /** Waits between looks; default a timer. */
+  wait?: (ms: number, signal: AbortSignal) => Promise<unknown>;
 }
 
 export interface ConfirmerTimings {
-  /** How often to look at the app and the directory. */
+  /** How soon to look at the app and the directory again after a look that found a change. */
   pollMs: number;
+  /** The longest wait between two looks while nothing changes (cadence.ts). */
+  idlePollMs: number;
   reconfirmMs: number;
   initialBackoffMs: number;
   maxBackoffMs: number;
@@ -36,7 +43,8 @@ export interface ConfirmerTimings {
 
 export const DEFAULT_CONFIRMER_TIMINGS: ConfirmerTimings = {
   pollMs: 1000,
-  reconfirmMs: 10_000,
+  idlePollMs: 8000,
+  reconfirmMs: 20_000,
   initialBackoffMs: 500,
   maxBackoffMs: 10_000,
 };
@@ -68,6 +76,24 @@ export function confirmDue(
   );
 }
 
+/**
+ * Whether a look found the pod settled: the app was and is ready, with the state that the
+ * handler accepted last, and nothing is to be retried. Pure, like confirmDue; `memory` as it was
+ * before the look.
+ */
+export function lookSettled(
+  memory: ConfirmMemory,
+  look: { ready: boolean; digest: string | undefined },
+): boolean {
+  return (
+    look.ready &&
+    memory.wasReady &&
+    !memory.failing &&
+    look.digest !== undefined &&
+    memory.confirmed?.digest === look.digest
+  );
+}
+
 /** Runs until `signal` aborts. */
 export async function runConfirmer(
   deps: ConfirmerDeps,
@@ -78,6 +104,7 @@ export async function runConfirmer(
   const now = deps.now ?? Date.now;
   const memory: ConfirmMemory = { wasReady: false, failing: false };
   let backoff = timings.initialBackoffMs;
+  let lastWaitMs = timings.pollMs;
   const look = async (): Promise<number> => {
     const digest = await deps.stateDigest().catch((err: unknown) => {
       logger.error({ err: String(err) }, "cannot read the state directory");
@@ -87,9 +114,10 @@ export async function runConfirmer(
     if (ready && !memory.wasReady) logger.info({ digest }, "the app is ready and holds the state");
     if (!ready && memory.wasReady) logger.warn("the app is not ready any more");
     const due = confirmDue(memory, { ready, digest, now: now() }, timings.reconfirmMs);
+    const pace = nextLookMs({ settled: lookSettled(memory, { ready, digest }), lastWaitMs }, timings);
     const wasReady = memory.wasReady;
     memory.wasReady = ready;
-    if (!due || digest === undefined) return timings.pollMs;
+    if (!due || digest === undefined) return pace;
     if (deps.confirmable && !deps.confirmable(digest)) {
       // Looked at again next time: `wasReady` must not hide the first confirmation.
       memory.wasReady = wasReady;
@@ -110,7 +138,7 @@ export async function runConfirmer(
     memory.confirmed = { digest, at: now() };
     memory.failing = false;
     backoff = timings.initialBackoffMs;
-    return timings.pollMs;
+    return pace;
   };
   const failed = (digest: string | undefined, reason: string): number => {
     logger.warn({ digest, reason, retryInMs: backoff }, "confirmation failed; retrying");
@@ -123,6 +151,7 @@ export async function runConfirmer(
   for (;;) {
     // An unexpected error (the source record unreadable) is one failed attempt, not the end.
     const wait = await look().catch((err: unknown) => failed(undefined, String(err)));
-    await sleep(wait, undefined, { signal });
+    lastWaitMs = wait;
+    await (deps.wait ?? ((ms, s) => sleep(ms, undefined, { signal: s })))(wait, signal);
   }
 }

@@ -6,6 +6,7 @@
 // else (unreachable, 503 while the handler's cache is unsynced, a 4xx, a malformed body)
 // is "unknown", and "unknown" is never read as "no peer exists" (DESIGN.md, Trust).
 import { readFile } from "node:fs/promises";
+import type { Agent } from "node:https";
 import { isIP } from "node:net";
 import type { Peer, PeerAccessRequest, PeersResponse, RecoveredRequest } from "../handler/api.ts";
 import type { PodIdentity } from "../identity/index.ts";
@@ -44,10 +45,14 @@ export async function readToken(file: string): Promise<string> {
   return token;
 }
 
-/** One authenticated call to the handler; throws RequestError when there is no answer. */
-export function handlerCall(config: SidecarConfig) {
+/**
+ * One authenticated call to the handler; throws RequestError when there is no answer. With
+ * `agent`, the connection is kept for the next call (http/client.ts).
+ */
+export function handlerCall(config: SidecarConfig, agent?: Agent) {
   return async (method: "GET" | "POST", path: string, body?: unknown, timeoutMs = TIMEOUT_MS) =>
     requestJson({
+      agent,
       url: new URL(path, config.handlerUrl),
       method,
       headers: { authorization: `Bearer ${await readToken(config.tokenFile)}` },

@@ -3,7 +3,7 @@
 // readiness endpoint.
 import { stat } from "node:fs/promises";
 import { createServer as createHttpServer } from "../http/node-http.ts";
-import { createServer as createHttpsServer } from "node:https";
+import { Agent, createServer as createHttpsServer } from "node:https";
 import type { Logger } from "pino";
 import { requestJson } from "../http/client.ts";
 import { lazyListener } from "../http/lazy-listener.ts";
@@ -64,12 +64,14 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   let waiting = "asking the handler for peers";
   let broken: string | undefined;
 
+  // The connection of the head's long-poll, kept from one poll to the next.
+  const longPollAgent = new Agent({ keepAlive: true });
   const updater = createUpdater(
     {
       self: config.self.podName,
       dir,
       certSha256: cert.sha256,
-      head: headClient(handlerCall(config)),
+      head: headClient(handlerCall(config), handlerCall(config, longPollAgent)),
       peers: () => handler.peers(),
       // The peer-audience token only: the peer could replay whatever it receives.
       fetch: async (peer, staged) => fetchFromPeer(peer, await readToken(config.peerTokenFile), staged),
@@ -186,11 +188,13 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
         abort.abort();
         await Promise.all(loops);
         await Promise.all([close(peerServer), close(probeServer), close(commitServer)]);
+        longPollAgent.destroy();
       },
     };
   } catch (err) {
     abort.abort();
     await Promise.all([close(peerServer), close(probeServer), close(commitServer)]).catch(() => undefined);
+    longPollAgent.destroy();
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 // Keeps this pod on the StatefulSet's head once it holds state (DESIGN.md, "State that
-// changes"). It long-polls the handler's head and looks at the state directory every second;
-// update-rules.ts decides, this file acts:
+// changes"). It long-polls the handler's head and looks at the state directory, every second
+// after a change and up to `idlePollMs` apart while nothing changes (cadence.ts); update-rules.ts
+// decides, this file acts:
 //
 // - hold: stage another pod's proposal from that pod (peer API with the digest, the same
 //   encrypted, digest-checked transfer), then tell the handler (POST /v1/holds);
@@ -19,6 +20,7 @@ import { keepBundle, keptBundle, pruneStaged, REFUSED, STAGED, swapBundle } from
 import { readBundle, stateDigest } from "../state/store.ts";
 import type { PeersAnswer } from "./handler-client.ts";
 import type { Head, HeadClient } from "./head-client.ts";
+import { nextLookMs } from "./cadence.ts";
 import { writeSourceRecord } from "./source-record.ts";
 import { decideUpdate, NO_STATE, type UpdateAction } from "./update-rules.ts";
 
@@ -36,8 +38,10 @@ export interface UpdaterDeps {
 export interface UpdaterTimings {
   /** Long-poll length of GET /v1/head (at most 30). */
   waitSeconds: number;
-  /** How often to look at the state directory for writes of the app. */
+  /** How soon to look at the state directory again after a look that found a change. */
   pollMs: number;
+  /** The longest wait between two looks while nothing changes (cadence.ts). */
+  idlePollMs: number;
   /** Wait after an unknown answer of the handler. */
   retryMs: number;
   /** Wait before asking a handler without heads (404) again. */
@@ -49,6 +53,7 @@ export interface UpdaterTimings {
 export const DEFAULT_UPDATER_TIMINGS: UpdaterTimings = {
   waitSeconds: 25,
   pollMs: 1000,
+  idlePollMs: 8000,
   retryMs: 1000,
   unsupportedRetryMs: 30_000,
   commitTimeoutMs: 70_000,
@@ -85,6 +90,10 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
   let looked = false;
   let committing = false;
   let lastFailure: string | undefined;
+  /** The live digest at the last step; null before the first. */
+  let lastLive: string | undefined | null = null;
+  /** Ends the local loop's current wait: a step acted or failed, so it looks again soon. */
+  let wake: (() => void) | undefined;
   const held = new Set<string>();
   const refused = new Set<string>();
 
@@ -203,46 +212,73 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
     refused.add(digest);
   };
 
+  /** One look and what it calls for; true when it found the pod settled (cadence.ts, L2). */
   const step = () =>
-    serialized(async () => {
-      const now = head;
-      if (now === undefined || now === "unsupported") return;
-      let live: string | undefined;
-      try {
-        live = await stateDigest(dir);
-      } catch (err) {
-        logger.warn({ err: String(err) }, "cannot read the state directory");
-        return;
-      }
-      if (!looked) {
-        looked = true;
-        base = live ?? NO_STATE;
-      }
-      const action = decideUpdate({ self: deps.self, live, base, head: now, held, refused, committing });
-      if (action.kind !== "none")
-        logger.debug({ rule: action.rule, action: action.kind, live }, "update step");
-      try {
-        await act(action, live, now);
-        lastFailure = undefined;
-      } catch (err) {
-        // Retried every poll: log a failure when it first happens, not every second.
-        const reason = (err as Error).message;
-        const fields = { rule: action.rule, action: action.kind, live, reason };
-        if (reason !== lastFailure) logger.warn(fields, "update step failed; retrying");
-        else logger.debug(fields, "update step failed again");
-        lastFailure = reason;
-      }
+    serialized(async (): Promise<boolean> => {
+      const settled = await look();
+      if (!settled) wake?.();
+      return settled;
     });
+
+  const look = async (): Promise<boolean> => {
+    const now = head;
+    // Without a head there is nothing to follow; a head that arrives steps at once.
+    if (now === undefined || now === "unsupported") return true;
+    let live: string | undefined;
+    try {
+      live = await stateDigest(dir);
+    } catch (err) {
+      logger.warn({ err: String(err) }, "cannot read the state directory");
+      return false;
+    }
+    const unchanged = live === lastLive;
+    lastLive = live;
+    if (!looked) {
+      looked = true;
+      base = live ?? NO_STATE;
+    }
+    const action = decideUpdate({ self: deps.self, live, base, head: now, held, refused, committing });
+    if (action.kind !== "none") logger.debug({ rule: action.rule, action: action.kind, live }, "update step");
+    try {
+      await act(action, live, now);
+      lastFailure = undefined;
+      return unchanged && action.kind === "none";
+    } catch (err) {
+      // Retried every poll: log a failure when it first happens, not every second.
+      const reason = (err as Error).message;
+      const fields = { rule: action.rule, action: action.kind, live, reason };
+      if (reason !== lastFailure) logger.warn(fields, "update step failed; retrying");
+      else logger.debug(fields, "update step failed again");
+      lastFailure = reason;
+      return false;
+    }
+  };
 
   return {
     async run(signal) {
       const stopped = new Promise<undefined>((resolve) =>
         signal.addEventListener("abort", () => resolve(undefined)),
       );
+      /** Sleeps `ms`, or less when woken or stopped. */
+      const nap = (ms: number) =>
+        new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(timer);
+            signal.removeEventListener("abort", done);
+            wake = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, ms);
+          signal.addEventListener("abort", done, { once: true });
+          wake = done;
+        });
       const local = (async () => {
+        let wait = timings.pollMs;
         for (;;) {
-          await sleep(timings.pollMs, undefined, { signal });
-          await step();
+          await nap(wait);
+          if (signal.aborted) return;
+          const settled = await step();
+          wait = nextLookMs({ settled, lastWaitMs: wait }, timings);
         }
       })();
       const remote = (async () => {

@@ -120,10 +120,17 @@ async function startPod(name: string): Promise<Pod> {
     logger: logger.child({ pod: name }),
     host: "127.0.0.1",
     recoveryTimings: { initialBackoffMs: 20, maxBackoffMs: 200, pollMs: 100 },
-    confirmerTimings: { pollMs: 20, reconfirmMs: 500, initialBackoffMs: 20, maxBackoffMs: 200 },
+    confirmerTimings: {
+      pollMs: 20,
+      idlePollMs: 160,
+      reconfirmMs: 500,
+      initialBackoffMs: 20,
+      maxBackoffMs: 200,
+    },
     updaterTimings: {
       waitSeconds: 5,
       pollMs: 50,
+      idlePollMs: 400,
       retryMs: 50,
       unsupportedRetryMs: 1000,
       commitTimeoutMs: 10_000,

@@ -17,7 +17,7 @@ import { installWorkflow, type Workflow } from "./harness.ts";
 const POD = "coordinator-1";
 /** The app container of the reference chart. */
 const APP = "coordinator";
-/** How long the kill may take to show and heal: a restart, probes, a re-confirmation (10 s). */
+/** How long the kill may take to show and heal: a restart, probes, a re-confirmation (20 s, and up to one idle look, 8 s). */
 const HEAL_MS = 90_000;
 
 const appStatus = (pod: V1Pod) => pod.status?.containerStatuses?.find((c) => c.name === APP);

@@ -1,7 +1,12 @@
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RecoveredRequest } from "../../../src/handler/api.ts";
-import { confirmDue, runConfirmer, type ConfirmMemory } from "../../../src/recovery/confirmer.ts";
+import {
+  confirmDue,
+  lookSettled,
+  runConfirmer,
+  type ConfirmMemory,
+} from "../../../src/recovery/confirmer.ts";
 import type { ConfirmAnswer } from "../../../src/recovery/handler-client.ts";
 
 const A = `sha256:${"a".repeat(64)}`;
@@ -33,10 +38,28 @@ describe("confirmDue", () => {
   });
 });
 
+describe("lookSettled", () => {
+  const confirmed: ConfirmMemory = { confirmed: { digest: A, at: 1000 }, wasReady: true, failing: false };
+  it.each([
+    ["ready with the confirmed state, as before", confirmed, { ready: true, digest: A }, true],
+    ["the app turned unready", confirmed, { ready: false, digest: A }, false],
+    ["the app turned ready", { ...confirmed, wasReady: false }, { ready: true, digest: A }, false],
+    ["the digest changed", confirmed, { ready: true, digest: B }, false],
+    ["the state is gone", confirmed, { ready: true, digest: undefined }, false],
+    ["never confirmed", { wasReady: true, failing: false }, { ready: true, digest: A }, false],
+    ["the last confirmation failed", { ...confirmed, failing: true }, { ready: true, digest: A }, false],
+  ])("%s -> %s", (_name, memory, look, settled) => {
+    expect(lookSettled(memory, look)).toBe(settled);
+  });
+});
+
 const running: AbortController[] = [];
 afterEach(() => running.splice(0).forEach((a) => a.abort()));
 
-function fakeSidecar(opts: { answers: ConfirmAnswer[] }) {
+function fakeSidecar(opts: {
+  answers: ConfirmAnswer[];
+  waits?: { ms: number; digest?: string; ready: boolean }[];
+}) {
   const world = {
     digest: undefined as string | undefined,
     ready: false,
@@ -64,9 +87,15 @@ function fakeSidecar(opts: { answers: ConfirmAnswer[] }) {
       certSha256: "f".repeat(64),
       logger: pino({ level: "silent" }),
       now: () => world.now,
+      ...(opts.waits && {
+        wait: async (ms: number) => {
+          opts.waits!.push({ ms, digest: world.digest, ready: world.ready });
+          await new Promise((resolve) => setImmediate(resolve));
+        },
+      }),
     },
     abort.signal,
-    { pollMs: 1, reconfirmMs: 10_000, initialBackoffMs: 1, maxBackoffMs: 2 },
+    { pollMs: 1, idlePollMs: 4, reconfirmMs: 10_000, initialBackoffMs: 1, maxBackoffMs: 2 },
   ).catch(() => undefined);
   /** Waits until the confirmer has looked `n` more times. */
   const looks = async (n: number) => {
@@ -110,6 +139,30 @@ describe("runConfirmer", () => {
     await s.looks(10);
     expect(s.sent).toHaveLength(4);
     expect(s.sent[3]).toEqual({ digest: B, source: null, certSha256: "f".repeat(64) });
+  });
+
+  it("looks every pollMs after a change, twice as far apart after each settled look up to idlePollMs", async () => {
+    // Each wait with what the look before it saw (the test changes the world only between
+    // looks: a look here is microtasks, a wait a macrotask).
+    const waits: { ms: number; digest?: string; ready: boolean }[] = [];
+    const s = fakeSidecar({ answers: [{ ok: true, changed: false }], waits });
+    const seen = () => waits.map((w) => w.ms);
+    s.world.digest = A;
+    s.world.ready = true;
+    await vi.waitFor(() => expect(waits.length).toBeGreaterThanOrEqual(6));
+    s.world.digest = B;
+    await vi.waitFor(() => expect(waits.filter((w) => w.digest === B).length).toBeGreaterThanOrEqual(4));
+    s.world.ready = false;
+    await vi.waitFor(() => expect(waits.filter((w) => !w.ready).length).toBeGreaterThanOrEqual(3));
+    // idlePollMs is 4 here. The first look (before the test made the app ready) and the one
+    // that confirms: 1 each; then 2, 4, 4, ... while settled; back to 1 at the look that sees
+    // (and confirms) B; and 1 at every look while the app is unready.
+    expect(seen().slice(0, 6)).toEqual([1, 1, 2, 4, 4, 4]);
+    const b = waits.findIndex((w) => w.digest === B);
+    expect(seen().slice(b, b + 4)).toEqual([1, 2, 4, 4]);
+    const unready = waits.findIndex((w) => !w.ready);
+    expect(seen().slice(unready, unready + 3)).toEqual([1, 1, 1]);
+    expect(s.sent.map((r) => r.digest)).toEqual([A, B]);
   });
 
   it("re-confirms periodically, when the digest changes, and when the app turns ready again", async () => {

@@ -55,7 +55,14 @@ function updater(propose: ProposeAnswer, heads: (Head | "unsupported")[]) {
       },
       logger: pino({ level: "silent" }),
     },
-    { waitSeconds: 1, pollMs: 10, retryMs: 10, unsupportedRetryMs: 10, commitTimeoutMs: 2000 },
+    {
+      waitSeconds: 1,
+      pollMs: 10,
+      idlePollMs: 80,
+      retryMs: 10,
+      unsupportedRetryMs: 10,
+      commitTimeoutMs: 2000,
+    },
   );
 }
 

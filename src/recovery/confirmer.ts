@@ -24,6 +24,8 @@ export interface ConfirmerDeps {
    * app wrote waits to be committed. Default: always.
    */
   confirmable?(digest: string): boolean;
+  /** Told the digest of every look (the updater looks again when it changed). */
+  sawDigest?(digest: string | undefined): void;
   certSha256: string;
   logger: Logger;
   now?: () => number;
@@ -110,6 +112,7 @@ export async function runConfirmer(
       logger.error({ err: String(err) }, "cannot read the state directory");
       return undefined;
     });
+    deps.sawDigest?.(digest);
     const ready = digest !== undefined && (await deps.appReady());
     if (ready && !memory.wasReady) logger.info({ digest }, "the app is ready and holds the state");
     if (!ready && memory.wasReady) logger.warn("the app is not ready any more");

@@ -162,6 +162,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
         sourceOf: (digest) => sourceOf(dir, digest),
         confirm: (request) => handler.confirm(request),
         confirmable: (digest) => updater.confirmable(digest),
+        sawDigest: (digest) => updater.saw(digest),
         certSha256: cert.sha256,
         logger,
       },

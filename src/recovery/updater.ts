@@ -1,7 +1,8 @@
 // Keeps this pod on the StatefulSet's head once it holds state (DESIGN.md, "State that
 // changes"). It long-polls the handler's head and looks at the state directory, every second
-// after a change and up to `idlePollMs` apart while nothing changes (cadence.ts); update-rules.ts
-// decides, this file acts:
+// after a change and up to `idlePollMs` apart while nothing changes (cadence.ts), and at once
+// when the confirmer's look saw a new digest (`saw`: one read of the directory serves both);
+// update-rules.ts decides, this file acts:
 //
 // - hold: stage another pod's proposal from that pod (peer API with the digest, the same
 //   encrypted, digest-checked transfer), then tell the handler (POST /v1/holds);
@@ -53,7 +54,9 @@ export interface UpdaterTimings {
 export const DEFAULT_UPDATER_TIMINGS: UpdaterTimings = {
   waitSeconds: 25,
   pollMs: 1000,
-  idlePollMs: 8000,
+  // The confirmer's looks (at most 8 s apart) wake the updater on a new digest: its own looks
+  // are the fallback.
+  idlePollMs: 60_000,
   retryMs: 1000,
   unsupportedRetryMs: 30_000,
   commitTimeoutMs: 70_000,
@@ -81,6 +84,8 @@ export interface Updater {
   confirmable(digest: string): boolean;
   /** Digests staged here, served to peers that hold a proposal. */
   staged(digest: string): Promise<Bundle | undefined>;
+  /** Another look at the directory found `digest`: look now if it is not the last one seen here. */
+  saw(digest: string | undefined): void;
 }
 
 export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAULT_UPDATER_TIMINGS): Updater {
@@ -374,6 +379,10 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
     },
 
     staged: (digest) => keptBundle(dir, STAGED, digest),
+
+    saw(digest) {
+      if (digest !== lastLive) wake?.();
+    },
   };
 
   /** Undefined once `digest` is committed; else the answer for the app. */

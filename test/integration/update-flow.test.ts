@@ -130,7 +130,8 @@ async function startPod(name: string): Promise<Pod> {
     updaterTimings: {
       waitSeconds: 5,
       pollMs: 50,
-      idlePollMs: 400,
+      // As in a pod: its own looks are the fallback, the confirmer's looks wake it on a new digest.
+      idlePollMs: 60_000,
       retryMs: 50,
       unsupportedRetryMs: 1000,
       commitTimeoutMs: 10_000,

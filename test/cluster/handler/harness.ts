@@ -43,6 +43,7 @@ export interface Reply {
 
 export interface HandlerProcess {
   port: number;
+  pid: number;
   /** Every log line, parsed. */
   logs: Record<string, unknown>[];
   call(method: string, path: string, token?: string, body?: unknown): Promise<Reply>;
@@ -227,9 +228,13 @@ export class HandlerEnv {
 
   /**
    * A handler process with the least-privilege kubeconfig; resolves once it is ready.
-   * `server`: reach the apiserver at this URL instead (a proxy in between, for a fault test).
+   * `server`: reach the apiserver at this URL instead (a proxy in between, for a fault test);
+   * `script`: the CLI to run (the build's dist/cli.js for a benchmark; default the sources);
+   * `logLevel`: default debug.
    */
-  async startHandler(opts: { server?: string } = {}): Promise<HandlerProcess> {
+  async startHandler(
+    opts: { server?: string; script?: string; logLevel?: string } = {},
+  ): Promise<HandlerProcess> {
     const logs: Record<string, unknown>[] = [];
     let kubeconfig = this.kubeconfig;
     if (opts.server) {
@@ -243,7 +248,7 @@ export class HandlerEnv {
     const child: ChildProcess = spawn(
       "node_modules/.bin/node",
       [
-        "src/cli.ts",
+        opts.script ?? "src/cli.ts",
         "handler",
         "--port",
         "0",
@@ -256,7 +261,7 @@ export class HandlerEnv {
         "--kubeconfig",
         kubeconfig,
         "--log-level",
-        "debug",
+        opts.logLevel ?? "debug",
       ],
       { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, KUBECONFIG: "" } },
     );
@@ -276,6 +281,7 @@ export class HandlerEnv {
     const ca = this.ca!;
     const handler: HandlerProcess = {
       port,
+      pid: child.pid!,
       logs,
       call: (method, path, token, body) => call(ca, port, method, path, token, body),
       stop: async () => {

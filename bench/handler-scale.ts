@@ -394,7 +394,7 @@ log(
     .map((l) => l.toFixed(2))
     .join(" ")}`,
 );
-const started = await up({ agent: false, log });
+const started = await up({ nodes: false, log });
 const kc = kubeConfig();
 const env = new HandlerEnv(kc);
 const watch = new PodWatch();

@@ -136,7 +136,13 @@ async function startPod(name: string, state?: Bundle, watched?: { dir?: string }
     logger: logger.child({ pod: name }),
     host: "127.0.0.1",
     recoveryTimings: { initialBackoffMs: 20, maxBackoffMs: 200, pollMs: 100 },
-    confirmerTimings: { pollMs: 20, reconfirmMs: 500, initialBackoffMs: 20, maxBackoffMs: 200 },
+    confirmerTimings: {
+      pollMs: 20,
+      idlePollMs: 160,
+      reconfirmMs: 500,
+      initialBackoffMs: 20,
+      maxBackoffMs: 200,
+    },
   });
   sidecars.push(sidecar);
   handler.pods.set(name, { uid, peerPort: sidecar.peerPort });

@@ -1,9 +1,9 @@
 // The peer that serves a transfer dies (or stalls) in the middle of it, in one process without
 // Kubernetes: two sidecars hold a 4 MiB state, a third recovers from them. The first peer the
 // handler names sits behind a TCP proxy that forwards the request and then, once 1 MiB of the
-// answer has passed, either cuts both connections (the peer's process killed: the kernel
-// closes its sockets) or stops forwarding without closing anything (the peer frozen, or its
-// network cut). What must hold: the recovering sidecar writes nothing while the transfer is
+// answer has passed, either ends both connections (the peer's process killed: the kernel
+// resets them, or sends what it holds and closes them) or stops forwarding without closing
+// anything (the peer frozen, or its network cut). What must hold: the recovering sidecar writes nothing while the transfer is
 // cut or stalled (its state directory stays empty), falls back to the next peer (at once after
 // a cut, after its 15 s deadline after a stall), ends with exactly the state of the handler's
 // digest and no temporary file, names the peer it really got it from, and the peer whose
@@ -149,12 +149,17 @@ async function startPod(name: string, state?: Bundle, watched?: { dir?: string }
   return { name, stateDir, peerTokenFile, sidecar };
 }
 
-type Fault = "cut" | "stall";
+/**
+ * "reset": the connection reset (a killed process with unread input); "close": closed cleanly
+ * after part of the answer (a killed process whose kernel sends what it had, then FIN);
+ * "stall": nothing more, nothing closed.
+ */
+type Fault = "reset" | "close" | "stall";
 
 /**
  * A TCP proxy to `upstream` (TLS passes through it untouched, so the pin still holds). Once
- * FAULT_AFTER_BYTES of the answer have passed, it stops forwarding and calls `onFault`; then,
- * for "cut", it closes both connections with a reset, as the kernel does for a killed process.
+ * FAULT_AFTER_BYTES of the answer have passed, it stops forwarding and calls `onFault`; then it
+ * resets or closes both connections, or leaves them open (see Fault).
  */
 async function faultyProxy(upstream: number, fault: Fault, onFault: () => Promise<void>) {
   const seen = { connections: 0, answerBytes: 0, faulted: false };
@@ -175,9 +180,13 @@ async function faultyProxy(upstream: number, fault: Fault, onFault: () => Promis
       seen.faulted = true;
       server.pause();
       void onFault().then(() => {
-        if (fault === "cut") {
+        if (fault === "reset") {
           client.resetAndDestroy();
           server.resetAndDestroy();
+        }
+        if (fault === "close") {
+          client.end();
+          server.destroy();
         }
       });
     });
@@ -222,8 +231,13 @@ async function servesAgain(peer: Pod, caller: Pod) {
 }
 
 describe("the peer serving a transfer fails in the middle of it", () => {
-  for (const fault of ["cut", "stall"] as const) {
-    it(`${fault === "cut" ? "killed (connection reset)" : "stalled (no byte more, nothing closed)"}: the sidecar falls back to the next peer and writes nothing partial`, async () => {
+  const what: Record<Fault, string> = {
+    reset: "killed (connection reset)",
+    close: "killed (connection closed after part of the answer)",
+    stall: "stalled (no byte more, nothing closed)",
+  };
+  for (const fault of ["reset", "close", "stall"] as const) {
+    it(`${what[fault]}: the sidecar falls back to the next peer and writes nothing partial`, async () => {
       const first = await startPod("coordinator-0", bundle);
       const second = await startPod("coordinator-1", bundle);
       await vi.waitFor(() => {
@@ -264,7 +278,7 @@ describe("the peer serving a transfer fails in the middle of it", () => {
       expect(await sourceOf(recovering.stateDir, digest)).toBe("coordinator-1");
       await vi.waitFor(() => expect(handler.confirmed("coordinator-2")?.source).toBe("coordinator-1"));
       // A stall costs the client's deadline (15 s, peer-client.ts), a cut nothing.
-      if (fault === "cut") expect(recoveredAt - faultAt).toBeLessThan(10_000);
+      if (fault !== "stall") expect(recoveredAt - faultAt).toBeLessThan(10_000);
       else expect(recoveredAt - faultAt).toBeGreaterThan(14_000);
 
       await servesAgain(first, second);

@@ -229,7 +229,11 @@ interface Phase {
   handlerStartMs: number;
 }
 
-const ipOf = (ordinal: number) => `10.244.${1 + Math.floor(ordinal / 250)}.${1 + (ordinal % 250)}`;
+/** The pod IP the bench writes: the harness's for the first pods (a pod keeps one IP), then unique ones. */
+const ipOf = (ordinal: number) =>
+  ordinal < SMALL
+    ? `10.244.0.${200 + ordinal}`
+    : `10.244.${1 + Math.floor(ordinal / 250)}.${1 + (ordinal % 250)}`;
 
 /** Runs `job` over `items`, `width` at a time. */
 async function pool<T>(items: T[], width: number, job: (item: T) => Promise<void>): Promise<void> {

@@ -33,6 +33,7 @@ import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SidecarEnv } from "../src/recovery/sidecar-env.ts";
 import { sidecarContainer } from "../src/webhook/sidecar.ts";
+import { sidecarUser } from "../src/webhook/sidecar-user.ts";
 import { createCa, issueServingCert } from "../webhook-certs/x509.ts";
 
 const WINDOW_SECONDS = Number(process.env["BENCH_WINDOW_SECONDS"] ?? 60);
@@ -326,6 +327,7 @@ function sidecarNodeOptions(): string | undefined {
   const container = sidecarContainer(
     { image: "coordinator-ha:bench", handlerUrl: "https://handler", handlerCa: "", stateDir: "/state" },
     "",
+    sidecarUser(undefined, { name: "app" }),
   );
   return container.env?.find((e) => e.name === "NODE_OPTIONS")?.value;
 }

@@ -12,6 +12,7 @@ import type { Pod } from "./pod-shape.ts";
 import { appReadinessUrl } from "./readiness-url.ts";
 import type { RejectReason } from "./reasons.ts";
 import { sidecarContainer, stateMount, stateVolume, tokenVolume, type InjectionParams } from "./sidecar.ts";
+import { sidecarUser } from "./sidecar-user.ts";
 
 export interface Conflict {
   reason: Extract<RejectReason, "state_dir_conflict" | "reserved_name">;
@@ -66,7 +67,7 @@ export function injectPod(original: Pod, params: InjectionParams): Pod {
 
   // First among the init containers, so that no other init container runs before the
   // state is in place. A sidecar from an earlier injection is replaced, not duplicated.
-  const sidecar = sidecarContainer(params, appReadinessUrl(app));
+  const sidecar = sidecarContainer(params, appReadinessUrl(app), sidecarUser(spec.securityContext, app));
   const initContainers = [sidecar, ...(spec.initContainers ?? []).filter((c) => c.name !== SIDECAR_NAME)];
 
   // A volume that already carries one of our names (a pod spec copied from an injected pod)

@@ -61,6 +61,11 @@ function podProblem(object: unknown): string | undefined {
     if (!isOptional(spec[field], isObjectList))
       return `request.object.spec.${field} is not a list of objects`;
   }
+  const securityProblem = securityContextProblem(
+    spec["securityContext"],
+    "request.object.spec.securityContext",
+  );
+  if (securityProblem !== undefined) return securityProblem;
   for (let i = 0; i < containers.length; i++) {
     const problem = containerProblem(containers[i], i);
     if (problem !== undefined) return problem;
@@ -78,6 +83,11 @@ function containerProblem(container: unknown, i: number): string | undefined {
   }
   if (!isOptional(container["ports"], isObjectList))
     return `${containerAt(i)}.ports is not a list of objects`;
+  const securityProblem = securityContextProblem(
+    container["securityContext"],
+    `${containerAt(i)}.securityContext`,
+  );
+  if (securityProblem !== undefined) return securityProblem;
   const probe = container["readinessProbe"];
   if (!isOptional(probe, isObject)) return `${containerAt(i)}.readinessProbe is not an object`;
   if (isObject(probe) && !isOptional(probe["httpGet"], isHttpGet)) {
@@ -85,6 +95,18 @@ function containerProblem(container: unknown, i: number): string | undefined {
   }
   return undefined;
 }
+
+/** The ids that the sidecar's user is taken from (sidecar-user.ts) are non-negative integers. */
+function securityContextProblem(context: unknown, where: string): string | undefined {
+  if (!isOptional(context, isObject)) return `${where} is not an object`;
+  if (!isObject(context)) return undefined;
+  for (const field of ["runAsUser", "runAsGroup"]) {
+    if (!isOptional(context[field], isId)) return `${where}.${field} is not a non-negative integer`;
+  }
+  return undefined;
+}
+
+const isId = (v: unknown): boolean => Number.isSafeInteger(v) && (v as number) >= 0;
 
 const containerAt = (i: number): string => `request.object.spec.containers[${i}]`;
 

@@ -22,6 +22,7 @@ import {
   TOKEN_VOLUME,
 } from "../names.ts";
 import { SidecarEnv } from "../recovery/sidecar-env.ts";
+import type { SidecarUser } from "./sidecar-user.ts";
 
 export type PullPolicy = "Always" | "IfNotPresent" | "Never";
 
@@ -47,12 +48,6 @@ export interface InjectionParams {
 }
 
 /**
- * The user id of the sidecar. The restricted profile wants runAsNonRoot, and the kubelet
- * can only verify that for a numeric id, whatever USER the image declares.
- */
-const SIDECAR_UID = 65532;
-
-/**
  * The sidecar's startup probe holds every app container back until the state is in place
  * (or the handler said that no initialized peer exists). Waiting for a peer can take long
  * (OrderedReady rollouts, a slow handler), so it tolerates ten minutes; after that the
@@ -61,7 +56,11 @@ const SIDECAR_UID = 65532;
 const STARTUP_PERIOD_SECONDS = 1;
 const STARTUP_FAILURE_THRESHOLD = 600;
 
-export function sidecarContainer(params: InjectionParams, appReadinessUrl: string): V1Container {
+export function sidecarContainer(
+  params: InjectionParams,
+  appReadinessUrl: string,
+  user: SidecarUser,
+): V1Container {
   const container: V1Container = {
     name: SIDECAR_NAME,
     image: params.image,
@@ -89,8 +88,8 @@ export function sidecarContainer(params: InjectionParams, appReadinessUrl: strin
     },
     securityContext: {
       runAsNonRoot: true,
-      runAsUser: SIDECAR_UID,
-      runAsGroup: SIDECAR_UID,
+      runAsUser: user.runAsUser,
+      runAsGroup: user.runAsGroup,
       allowPrivilegeEscalation: false,
       readOnlyRootFilesystem: true,
       capabilities: { drop: ["ALL"] },

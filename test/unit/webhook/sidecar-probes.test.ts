@@ -5,9 +5,11 @@ import { SIDECAR_PROBE_PORT } from "../../../src/names.ts";
 import { sidecarContainer } from "../../../src/webhook/sidecar.ts";
 import { params } from "./fixtures.ts";
 
+const user = { runAsUser: 65532, runAsGroup: 65532 };
+
 describe("the sidecar's probes", () => {
   it("are httpGet on the probe port by default", () => {
-    const sidecar = sidecarContainer(params, "");
+    const sidecar = sidecarContainer(params, "", user);
     expect(sidecar.startupProbe).toEqual({
       httpGet: { path: "/startupz", port: SIDECAR_PROBE_PORT },
       periodSeconds: 1,
@@ -17,7 +19,7 @@ describe("the sidecar's probes", () => {
   });
 
   it("are exec actions of the image's CLI with --sidecar-probes exec, with the same schedule", () => {
-    const sidecar = sidecarContainer({ ...params, probes: "exec" }, "");
+    const sidecar = sidecarContainer({ ...params, probes: "exec" }, "", user);
     expect(sidecar.startupProbe).toEqual({
       exec: { command: ["node", "/app/dist/cli.js", "probe", "startup"] },
       timeoutSeconds: 5,

@@ -72,6 +72,8 @@ export async function runSet(opts: SetOptions, io: Output): Promise<ExitCode> {
     });
   const deadline = Date.now() + (opts.timeoutMs ?? 180_000);
   let waiting = false;
+  // An update sent whose answer was lost may be committed after all (its quorum formed later).
+  let lostUpdate = false;
   for (;;) {
     let answer: CallResult;
     if (ownerKey) {
@@ -90,6 +92,7 @@ export async function runSet(opts: SetOptions, io: Output): Promise<ExitCode> {
         const posted = await post({ manifest, update });
         // An unreachable answer may hide a committed update: the next round reads it back.
         if (posted.kind === "answer") return reportUpdate(base, body.digest, posted, io);
+        lostUpdate = true;
         answer = posted;
       } else {
         answer = current.kind === "answer" && current.status === 503 ? await post({ manifest }) : current;
@@ -103,6 +106,12 @@ export async function runSet(opts: SetOptions, io: Output): Promise<ExitCode> {
     const why = answer.kind === "answer" ? `HTTP ${answer.status}` : answer.reason;
     if (Date.now() >= deadline) {
       io.err(`✘ The Coordinator at ${base.origin} did not answer in time (last: ${why}).`);
+      if (lostUpdate) {
+        io.err(
+          `  An update was sent and its answer lost: it may still be committed. ` +
+            `"coordinator-ha verify -c ${opts.coordinator}" shows the state the Coordinator holds.`,
+        );
+      }
       return ExitCode.CannotAsk;
     }
     if (!waiting) io.out(`Waiting for the Coordinator at ${base.origin} (${why}) …`);

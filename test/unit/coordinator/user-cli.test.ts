@@ -157,6 +157,46 @@ describe("coordinator-ha set --workload-owner-key", () => {
     expect(again.lines.out[0]).toMatch(/already holds this manifest/);
   });
 
+  it("says that an update whose answer was lost may still be committed", async () => {
+    const key = await keyFile(owner);
+    await runSet({ coordinator: url, manifestFile: await manifest("v1"), ownerKeyFile: key }, terminal().io);
+    // Reads reach the Coordinator; an update's connection breaks before its answer (a network
+    // cut, a restart), after the Coordinator may have started to commit it.
+    const lossy = createServer((client: Socket) => {
+      client.once("data", (head: Buffer) => {
+        if (head.toString("latin1").startsWith("POST ")) {
+          client.destroy();
+          return;
+        }
+        const upstream = connect(coordinator.apiPort, "127.0.0.1", () => {
+          upstream.write(head);
+          client.pipe(upstream).pipe(client);
+        });
+        upstream.on("error", () => client.destroy());
+      });
+      client.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => lossy.listen(0, "127.0.0.1", resolve));
+    try {
+      const t = terminal();
+      const code = await runSet(
+        {
+          coordinator: `127.0.0.1:${(lossy.address() as { port: number }).port}`,
+          manifestFile: await manifest("v2"),
+          ownerKeyFile: key,
+          timeoutMs: 50,
+          retryIntervalMs: 10,
+        },
+        t.io,
+      );
+      expect(code).toBe(ExitCode.CannotAsk);
+      expect(t.lines.err[0]).toMatch(/did not answer in time/);
+      expect(t.lines.err[1]).toMatch(/An update was sent and its answer lost: it may still be committed/);
+    } finally {
+      await new Promise<void>((resolve) => lossy.close(() => resolve()));
+    }
+  });
+
   it("fails with the Coordinator's reason for a key the manifest does not list", async () => {
     await runSet({ coordinator: url, manifestFile: await manifest("v1") }, terminal().io);
     const t = terminal();

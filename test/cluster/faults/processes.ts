@@ -7,9 +7,10 @@ import { readdirSync, readFileSync } from "node:fs";
 
 /**
  * PIDs running `cli.js <command>` whose environment has an entry (`NAME=value`) starting with
- * `env`; to match a whole entry, pass it with its value.
+ * `env` (with several, one for each); to match a whole entry, end it with "\0".
  */
-export function cliProcesses(command: string, env: string): number[] {
+export function cliProcesses(command: string, env: string | string[]): number[] {
+  const wanted = typeof env === "string" ? [env] : env;
   const pids: number[] = [];
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
@@ -19,7 +20,7 @@ export function cliProcesses(command: string, env: string): number[] {
       if (at < 0 || args[at + 1] !== command) continue;
       // Each entry ends with a NUL: "\0NAME=" starts an entry, "=value\0" ends one.
       const environ = `\0${readFileSync(`/proc/${entry}/environ`, "utf8")}`;
-      if (environ.includes(`\0${env}`)) pids.push(Number(entry));
+      if (wanted.every((e) => `${environ}\0`.includes(`\0${e}`))) pids.push(Number(entry));
     } catch {
       // the process ended meanwhile
     }

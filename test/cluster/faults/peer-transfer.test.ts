@@ -1,0 +1,207 @@
+// Fault: the peer that serves a transfer fails in the middle of it, on the real node stack.
+// coordinator-2 is deleted and recovers; the handler names its peers by name, so it asks
+// coordinator-0 first. coordinator-0's peer API answers are slowed to a trickle (tc in its
+// network namespace, its other traffic untouched), so the transfer takes seconds; once
+// coordinator-0 has sent part of the answer, the fault hits it:
+//   - its recovery sidecar SIGKILLed (the process that serves the transfer; the kernel resets
+//     the connection): coordinator-2's sidecar falls back to coordinator-1 at once;
+//   - its network cut (the host side of its veth down): the transfer stalls without an error,
+//     coordinator-2's sidecar gives up after its 15 s deadline and falls back to coordinator-1.
+// Nothing of the broken transfer reaches coordinator-2's state directory: it is empty while the
+// transfer breaks and holds exactly the head, without a temporary file, after. The probe runs
+// throughout and the invariants are checked after. The sidecar kill fails no request (the app
+// keeps serving); the network cut fails the requests sent to coordinator-0 until the kubelet's
+// readiness probe takes it out of the endpoints, and only those.
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { COORDINATOR_API_PORT, Reason } from "../../../src/names.ts";
+import { RESERVED_PREFIX } from "../../../src/state/paths.ts";
+import { installWorkflow, type Workflow } from "../e2e/harness.ts";
+import { eventually } from "../kube.ts";
+import { isReady, recovered, set } from "../workflow/coordinator.ts";
+import { formatReport, startProbe, type ProbeReport } from "../workflow/probe.ts";
+import { checkSettled, sampleInvariants } from "./invariants.ts";
+import {
+  hostVeth,
+  peerConnections,
+  setLink,
+  sidecarPid,
+  stateTree,
+  throttlePeerAnswers,
+  unthrottle,
+  type PeerConnection,
+} from "./pod-faults.ts";
+
+const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
+/** A manifest of 32 KiB: a state of that size, a JWE of about 45 KiB. */
+const MANIFEST_BYTES = 32 * 1024;
+/** About 7 s for the whole answer: long enough to hit, well inside the caller's 15 s deadline. */
+const PEER_RATE = "48kbit";
+/** How much of the answer has gone out when the fault hits. */
+const FAULT_AFTER_ACKED_BYTES = 8 * 1024;
+
+describe("fault: the peer serving a transfer fails mid-transfer", () => {
+  let w: Workflow;
+  let publicKey: string;
+
+  const diagnose = async () => {
+    const run = (line: string) => w.sh.run(line, { check: false, timeoutMs: 30_000 });
+    await run("kubectl get pods -o wide");
+    await run("kubectl get statehead coordinator -o yaml");
+    await run(`kubectl -n ${w.system} logs deployment/${w.release}-coordinator-ha-handler --tail=60`);
+    for (const pod of PODS) await run(`kubectl logs ${pod} -c coordinator-ha-recovery --tail=30`);
+  };
+  beforeEach(({ onTestFailed }) => onTestFailed(diagnose));
+
+  beforeAll(async () => {
+    w = await installWorkflow("fault-transfer");
+    const policy = "x".repeat(MANIFEST_BYTES);
+    const first = await set(
+      w.sh,
+      await w.serviceAddress("coordinator"),
+      w.files.write("manifest.json", JSON.stringify({ policy })),
+    );
+    publicKey = first.state!.publicKey;
+    await w.sh.run("kubectl scale statefulset/coordinator --replicas 3");
+    await w.sh.run(
+      "kubectl wait statefulset/coordinator --for=jsonpath='{.status.readyReplicas}=3' --timeout=4m",
+      { timeoutMs: 260_000 },
+    );
+  }, 420_000);
+  afterAll(async () => {
+    await w?.cleanup();
+  });
+
+  /**
+   * Deletes coordinator-2 and waits until coordinator-0 has sent FAULT_AFTER_ACKED_BYTES of its
+   * answer to the new coordinator-2; then `fault`, and coordinator-2 Ready again. Returns what
+   * it saw.
+   */
+  async function breakTransfer(fault: (serving: { pid: number; ip: string; node: string }) => Promise<void>) {
+    const pid0 = sidecarPid(w.namespace, "coordinator-0");
+    expect(pid0, "coordinator-0's sidecar process").toBeDefined();
+    const pod0 = await w.pod("coordinator-0");
+    await throttlePeerAnswers(pid0!, PEER_RATE);
+    const probe = await startProbe({
+      kc: w.kc,
+      namespace: w.namespace,
+      service: "coordinator-ready",
+      serviceAddress: await w.serviceAddress("coordinator-ready"),
+      publicKey,
+    });
+    const sampler = sampleInvariants(w.kc, w.namespace, "coordinator");
+    let report: ProbeReport | undefined;
+    try {
+      const old = (await w.pod("coordinator-2")).metadata!.uid;
+      await w.sh.run("kubectl delete pod coordinator-2 --wait=false");
+      const connection = await eventually(
+        "coordinator-0 in the middle of its answer to the new coordinator-2",
+        async () => {
+          const conns: PeerConnection[] = await peerConnections(pid0!).catch(() => []);
+          return conns.find((c) => c.acked >= FAULT_AFTER_ACKED_BYTES && c.sendQ > 0);
+        },
+        { timeoutMs: 90_000, intervalMs: 50 },
+      );
+      const pod2 = await w.pod("coordinator-2");
+      expect(pod2.metadata!.uid).not.toBe(old);
+      const pid2 = sidecarPid(w.namespace, "coordinator-2");
+      // What coordinator-2's directory holds while the transfer is under way: nothing.
+      const during = pid2 ? await stateTree(pid2) : undefined;
+      const faultAt = Date.now();
+      await fault({ pid: pid0!, ip: pod0.status!.podIP!, node: pod0.spec!.nodeName! });
+      console.log(
+        `fault at ${new Date(faultAt).toISOString()}: coordinator-0 had sent ${connection.acked} bytes ` +
+          `(${connection.sendQ} more in flight) to ${connection.peer}; coordinator-2's state directory: ` +
+          `${JSON.stringify(during)}`,
+      );
+      expect(during).toEqual([]);
+      const ready2 = await eventually(
+        "coordinator-2 Ready",
+        async () => {
+          const p = await w.pod("coordinator-2");
+          return isReady(p) ? p : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 200 },
+      );
+      const readyAt = Date.now();
+      console.log(`coordinator-2 Ready ${((readyAt - faultAt) / 1000).toFixed(1)} s after the fault`);
+      return { faultAt, readyAt, pod2: ready2 };
+    } finally {
+      const now = sidecarPid(w.namespace, "coordinator-0");
+      if (now) await unthrottle(now);
+      report = await probe.stop();
+      const sampled = await sampler.stop();
+      console.log(`${formatReport(report)}; invariant samples ${sampled.samples}`);
+      for (const f of report.failures.slice(0, 10))
+        console.log(`  failed: ${f.at} ${f.via} ${f.target}: ${f.error}`);
+      lastRun = { report, violations: sampled.violations };
+    }
+  }
+  let lastRun: { report: ProbeReport; violations: unknown[] } | undefined;
+
+  /** coordinator-2 holds the head from coordinator-1, whole, and every pod is settled. */
+  async function expectRecoveredFromTheOther(pod2: Awaited<ReturnType<typeof w.pod>>) {
+    const gate = recovered(pod2);
+    expect(gate).toMatchObject({ status: "True", reason: Reason.RecoveredFromPeer });
+    expect(gate?.message).toContain("coordinator-1");
+    const logs = await w.sh.run("kubectl logs coordinator-2 -c coordinator-ha-recovery");
+    expect(logs.output).toMatch(/"peer":"coordinator-0".*"msg":"peer failed; trying the next one"/);
+    const pid2 = sidecarPid(w.namespace, "coordinator-2")!;
+    const tree = await stateTree(pid2);
+    console.log(`coordinator-2's state directory after: ${JSON.stringify(tree)}`);
+    expect(tree.filter((p) => p.includes(`${RESERVED_PREFIX}-tmp-`))).toEqual([]);
+    await eventually(
+      "every pod Ready on the committed head",
+      async () =>
+        (await checkSettled(w.sh, w.kc, w.namespace, "coordinator", PODS, publicKey)).length
+          ? undefined
+          : true,
+      { timeoutMs: 120_000, intervalMs: 2000 },
+    );
+    expect(lastRun!.violations).toEqual([]);
+  }
+
+  it("its sidecar SIGKILLed: the recovering sidecar falls back to the next peer at once, no request fails", async () => {
+    const { pod2 } = await breakTransfer(async ({ pid }) => {
+      process.kill(pid, "SIGKILL");
+    });
+    await expectRecoveredFromTheOther(pod2);
+    expect(lastRun!.report.failures).toEqual([]);
+    expect(lastRun!.report.minReadyEndpoints).toBeGreaterThanOrEqual(1);
+  }, 300_000);
+
+  it("its network cut: the stalled transfer is given up after the deadline, only requests to the cut pod fail", async () => {
+    let cut: { netns: string; link: string } | undefined;
+    let ip0 = "";
+    let leftAt: number | undefined;
+    try {
+      const { pod2, faultAt } = await breakTransfer(async ({ pid, ip, node }) => {
+        ip0 = ip;
+        cut = await hostVeth(pid, node);
+        await setLink(cut, "down");
+        console.log(`cut coordinator-0 (${ip}): ${cut.netns}/${cut.link} down`);
+        void eventually(
+          "coordinator-0 not Ready",
+          async () => (isReady(await w.pod("coordinator-0")) ? undefined : Date.now()),
+          { timeoutMs: 120_000, intervalMs: 200 },
+        ).then((at) => (leftAt = at));
+      });
+      expect(Date.now() - faultAt).toBeGreaterThan(0);
+      // The stalled transfer costs the caller's deadline before the fallback.
+      expect(recovered(pod2)?.message).toContain("coordinator-1");
+      await eventually("coordinator-0 seen not Ready", async () => leftAt, { timeoutMs: 60_000 });
+      console.log(`coordinator-0 not Ready ${((leftAt! - faultAt) / 1000).toFixed(1)} s after the cut`);
+      // Every failed request went to the cut pod (at its address, or through the ClusterIP that
+      // still sent it there), and none after the readiness probe took it out plus one timeout.
+      for (const f of lastRun!.report.failures) {
+        if (f.via === "endpoint") expect(f.target).toBe(`${ip0}:${COORDINATOR_API_PORT}`);
+        expect(Date.parse(f.at)).toBeLessThanOrEqual(leftAt! + 5_000);
+      }
+      expect(lastRun!.report.minReadyEndpoints).toBeGreaterThanOrEqual(1);
+    } finally {
+      if (cut) await setLink(cut, "up");
+    }
+    await sleep(1000);
+    await expectRecoveredFromTheOther(await w.pod("coordinator-2"));
+  }, 300_000);
+});

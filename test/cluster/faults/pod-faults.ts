@@ -1,0 +1,127 @@
+// Faults inside one Coordinator pod of the real node stack, made from the host: every container
+// shares the host's PID view, so a pod's processes, its network namespace (nsenter) and its
+// state directory (/proc/<pid>/root) are all reachable from here, and its veth's host side
+// lives in its node's network namespace (`ckn-<node>`, launcher/nodes.ts).
+import { execFile } from "node:child_process";
+import { readdir } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { promisify } from "node:util";
+import { DEFAULT_STATE_DIR, PEER_PORT } from "../../../src/names.ts";
+import { SidecarEnv } from "../../../src/recovery/sidecar-env.ts";
+import { WORKERS } from "../launcher/config.ts";
+import { cliProcesses } from "./processes.ts";
+
+const run = promisify(execFile);
+
+async function sh(cmd: string, args: string[]): Promise<string> {
+  try {
+    return (await run(cmd, args, { timeout: 30_000 })).stdout;
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`${cmd} ${args.join(" ")}: ${e.stderr?.trim() || e.message}`, { cause: err });
+  }
+}
+
+/** The PID of a pod's recovery sidecar (`cli.js recover`), or undefined while none runs. */
+export function sidecarPid(namespace: string, pod: string): number | undefined {
+  return cliProcesses("recover", [
+    `${SidecarEnv.podNamespace}=${namespace}\0`,
+    `${SidecarEnv.podName}=${pod}\0`,
+  ])[0];
+}
+
+/** Runs a command in the network namespace of the process `pid` (a pod's). */
+export const inPodNetwork = (pid: number, cmd: string, args: string[]) =>
+  sh("nsenter", ["--target", String(pid), "--net", "--", cmd, ...args]);
+
+/**
+ * Slows the pod's peer API answers (TCP source port cha-peer) to `rate` (tc's units, e.g.
+ * "48kbit") and leaves all its other traffic alone: a transfer from this pod takes seconds, so
+ * a fault can hit it in the middle, while the pod answers its users and probes at full speed.
+ */
+export async function throttlePeerAnswers(pid: number, rate: string): Promise<void> {
+  const tc = (...args: string[]) => inPodNetwork(pid, "tc", args);
+  await tc("qdisc", "replace", "dev", "eth0", "root", "handle", "1:", "htb", "default", "10", "r2q", "10000");
+  await tc("class", "add", "dev", "eth0", "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit");
+  await tc(
+    "class",
+    "add",
+    "dev",
+    "eth0",
+    "parent",
+    "1:",
+    "classid",
+    "1:20",
+    "htb",
+    "rate",
+    rate,
+    "ceil",
+    rate,
+  );
+  await tc(
+    ...["filter", "add", "dev", "eth0", "parent", "1:", "protocol", "ip", "prio", "1", "u32"],
+    ...["match", "ip", "sport", String(PEER_PORT), "0xffff", "flowid", "1:20"],
+  );
+}
+
+export async function unthrottle(pid: number): Promise<void> {
+  await inPodNetwork(pid, "tc", ["qdisc", "del", "dev", "eth0", "root"]).catch(() => undefined);
+}
+
+export interface PeerConnection {
+  /** The caller, ip:port. */
+  peer: string;
+  /** Bytes of the answer written but not yet acknowledged by the caller. */
+  sendQ: number;
+  /** Bytes of the answer the caller has acknowledged so far. */
+  acked: number;
+}
+
+/** The established connections to the pod's peer API, as `ss` sees them in its namespace. */
+export async function peerConnections(pid: number): Promise<PeerConnection[]> {
+  const out = await inPodNetwork(pid, "ss", [
+    ...["-Htni", "state", "established"],
+    `( sport = :${PEER_PORT} )`,
+  ]);
+  // Each connection is a line "Recv-Q Send-Q local peer", then a line of TCP info.
+  const lines = out.split("\n");
+  const found: PeerConnection[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const cols = lines[i]!.trim().split(/\s+/);
+    if (cols.length < 4 || !/^\d+$/.test(cols[0]!)) continue;
+    const info = lines[i + 1] ?? "";
+    found.push({
+      peer: cols[3]!,
+      sendQ: Number(cols[1]),
+      acked: Number(/bytes_acked:(\d+)/.exec(info)?.[1] ?? 0),
+    });
+  }
+  return found;
+}
+
+/** The host side of the pod's veth (in its node's network namespace), and that namespace. */
+export async function hostVeth(pid: number, node: string): Promise<{ netns: string; link: string }> {
+  const worker = WORKERS.find((w) => w.name === node);
+  if (!worker) throw new Error(`no worker node ${node} (the real node stack's nodes: CHA_NODE_STACK=real)`);
+  const own = await inPodNetwork(pid, "ip", ["-o", "link", "show", "dev", "eth0"]);
+  const peerIndex = /eth0@if(\d+)/.exec(own)?.[1];
+  if (!peerIndex) throw new Error(`cannot read the veth peer of eth0: ${own}`);
+  const links = await sh("ip", ["-n", worker.netns, "-o", "link", "show"]);
+  const link = new RegExp(`^${peerIndex}: ([^@:]+)[@:]`, "m").exec(links)?.[1];
+  if (!link) throw new Error(`no link with index ${peerIndex} in ${worker.netns}`);
+  return { netns: worker.netns, link };
+}
+
+/** Sets the host side of a pod's veth down (the pod's network cut) or up again. */
+export async function setLink(veth: { netns: string; link: string }, state: "up" | "down"): Promise<void> {
+  await sh("ip", ["-n", veth.netns, "link", "set", "dev", veth.link, state]);
+}
+
+/** Every path in the pod's state directory (as its process `pid` sees it), sorted. */
+export async function stateTree(pid: number, stateDir = DEFAULT_STATE_DIR): Promise<string[]> {
+  const dir = `/proc/${pid}/root${stateDir}`;
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .map((e) => `${relative(dir, join(e.parentPath, e.name))}${e.isDirectory() ? "/" : ""}`)
+    .sort();
+}

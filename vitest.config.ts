@@ -9,6 +9,8 @@ const longFaults = [
   "test/cluster/faults/control-plane-restart.test.ts",
   "test/cluster/faults/handler-kill.test.ts",
   "test/cluster/faults/updates-under-deletions.test.ts",
+  // Waits out the node controller's grace period (50 s) and the node's return: about 4 minutes.
+  "test/cluster/faults/node-lost.test.ts",
 ];
 
 // Five projects: `unit` needs nothing but Node; `integration` runs components together

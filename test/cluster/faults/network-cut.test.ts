@@ -36,8 +36,12 @@ const owner = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
 const manifest = (policy: string) =>
   JSON.stringify({ policy: policy.padEnd(32 * 1024, "."), workloadOwnerKeyDigests: [ownerKeyDigest(owner)] });
 const PEER_RATE = "48kbit";
-/** Long enough for the kubelet to take the pod out of the endpoints, shorter than a proposal's life (60 s). */
-const CUT_MS = 30_000;
+/**
+ * Long enough for the kubelet's readiness probe to take the pod out of the endpoints (3 x 5 s),
+ * shorter than its liveness probe's 3 x 10 s (a restart of the app is another fault) and than
+ * a proposal's life (60 s).
+ */
+const CUT_MS = 18_000;
 
 interface Proposal {
   digest: string;

@@ -127,7 +127,14 @@ describe("fault: the peer serving a transfer fails mid-transfer", () => {
       console.log(`coordinator-2 Ready ${((readyAt - faultAt) / 1000).toFixed(1)} s after the fault`);
       return { faultAt, readyAt, pod2: ready2 };
     } finally {
-      const now = sidecarPid(w.namespace, "coordinator-0");
+      // A killed sidecar is restarted by the kubelet; the throttle lives in the pod's namespace.
+      const now = await eventually(
+        "coordinator-0's sidecar",
+        async () => sidecarPid(w.namespace, "coordinator-0"),
+        {
+          timeoutMs: 60_000,
+        },
+      ).catch(() => undefined);
       if (now) await unthrottle(now);
       report = await probe.stop();
       const sampled = await sampler.stop();

@@ -29,7 +29,6 @@ import {
   stateTree,
   throttlePeerAnswers,
   unthrottle,
-  type PeerConnection,
 } from "./pod-faults.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
@@ -37,8 +36,8 @@ const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
 const MANIFEST_BYTES = 32 * 1024;
 /** About 7 s for the whole answer: long enough to hit, well inside the caller's 15 s deadline. */
 const PEER_RATE = "48kbit";
-/** How much of the answer has gone out when the fault hits. */
-const FAULT_AFTER_ACKED_BYTES = 8 * 1024;
+/** How long after its answer started the fault hits the serving peer. */
+const FAULT_AFTER_MS = 1500;
 
 describe("fault: the peer serving a transfer fails mid-transfer", () => {
   let w: Workflow;
@@ -73,8 +72,8 @@ describe("fault: the peer serving a transfer fails mid-transfer", () => {
   });
 
   /**
-   * Deletes coordinator-2 and waits until coordinator-0 has sent FAULT_AFTER_ACKED_BYTES of its
-   * answer to the new coordinator-2; then `fault`, and coordinator-2 Ready again. Returns what
+   * Deletes coordinator-2 and waits until coordinator-0 has been answering the new coordinator-2
+   * for FAULT_AFTER_MS; then `fault`, and coordinator-2 Ready again. Returns what
    * it saw.
    */
   async function breakTransfer(fault: (serving: { pid: number; ip: string; node: string }) => Promise<void>) {
@@ -82,6 +81,9 @@ describe("fault: the peer serving a transfer fails mid-transfer", () => {
     expect(pid0, "coordinator-0's sidecar process").toBeDefined();
     const pod0 = await w.pod("coordinator-0");
     await throttlePeerAnswers(pid0!, PEER_RATE);
+    console.log(
+      `coordinator-0's sidecar: pid ${pid0}, peer connections ${JSON.stringify(await peerConnections(pid0!))}`,
+    );
     const probe = await startProbe({
       kc: w.kc,
       namespace: w.namespace,
@@ -94,11 +96,19 @@ describe("fault: the peer serving a transfer fails mid-transfer", () => {
     try {
       const old = (await w.pod("coordinator-2")).metadata!.uid;
       await w.sh.run("kubectl delete pod coordinator-2 --wait=false");
+      // The answer going out: a connection with a send queue, still sending FAULT_AFTER_MS later
+      // (so part of the answer has gone, and part has not).
+      let first: { at: number; sendQ: number } | undefined;
       const connection = await eventually(
         "coordinator-0 in the middle of its answer to the new coordinator-2",
         async () => {
-          const conns: PeerConnection[] = await peerConnections(pid0!).catch(() => []);
-          return conns.find((c) => c.acked >= FAULT_AFTER_ACKED_BYTES && c.sendQ > 0);
+          const sending = (await peerConnections(pid0!)).find((c) => c.sendQ > 0);
+          if (!sending) {
+            first = undefined;
+            return undefined;
+          }
+          first ??= { at: Date.now(), sendQ: sending.sendQ };
+          return Date.now() - first.at >= FAULT_AFTER_MS ? sending : undefined;
         },
         { timeoutMs: 90_000, intervalMs: 50 },
       );
@@ -110,8 +120,8 @@ describe("fault: the peer serving a transfer fails mid-transfer", () => {
       const faultAt = Date.now();
       await fault({ pid: pid0!, ip: pod0.status!.podIP!, node: pod0.spec!.nodeName! });
       console.log(
-        `fault at ${new Date(faultAt).toISOString()}: coordinator-0 had sent ${connection.acked} bytes ` +
-          `(${connection.sendQ} more in flight) to ${connection.peer}; coordinator-2's state directory: ` +
+        `fault at ${new Date(faultAt).toISOString()}: coordinator-0's answer had ${first!.sendQ} bytes queued ` +
+          `${FAULT_AFTER_MS} ms before, ${connection.sendQ} still (caller ${connection.peer}); coordinator-2's state directory: ` +
           `${JSON.stringify(during)}`,
       );
       expect(during).toEqual([]);

@@ -3,7 +3,7 @@
 // state directory (/proc/<pid>/root) are all reachable from here, and its veth's host side
 // lives in its node's network namespace (`ckn-<node>`, launcher/nodes.ts).
 import { execFile } from "node:child_process";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import { DEFAULT_STATE_DIR, PEER_PORT } from "../../../src/names.ts";
@@ -69,32 +69,27 @@ export async function unthrottle(pid: number): Promise<void> {
 }
 
 export interface PeerConnection {
-  /** The caller, ip:port. */
+  /** The caller's address and port (hex, as the kernel writes them). */
   peer: string;
-  /** Bytes of the answer written but not yet acknowledged by the caller. */
+  /** Bytes of the answer written but not yet acknowledged by the caller (Send-Q). */
   sendQ: number;
-  /** Bytes of the answer the caller has acknowledged so far. */
-  acked: number;
 }
 
-/** The established connections to the pod's peer API, as `ss` sees them in its namespace. */
+/**
+ * The established connections to the pod's peer API with their send queues, from the kernel's
+ * table of the pod's network namespace (/proc/<pid>/net/tcp and tcp6).
+ */
 export async function peerConnections(pid: number): Promise<PeerConnection[]> {
-  const out = await inPodNetwork(pid, "ss", [
-    ...["-Htni", "state", "established"],
-    `( sport = :${PEER_PORT} )`,
-  ]);
-  // Each connection is a line "Recv-Q Send-Q local peer", then a line of TCP info.
-  const lines = out.split("\n");
+  const port = PEER_PORT.toString(16).toUpperCase().padStart(4, "0");
   const found: PeerConnection[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    const cols = lines[i]!.trim().split(/\s+/);
-    if (cols.length < 4 || !/^\d+$/.test(cols[0]!)) continue;
-    const info = lines[i + 1] ?? "";
-    found.push({
-      peer: cols[3]!,
-      sendQ: Number(cols[1]),
-      acked: Number(/bytes_acked:(\d+)/.exec(info)?.[1] ?? 0),
-    });
+  for (const table of ["tcp", "tcp6"]) {
+    const text = await readFile(`/proc/${pid}/net/${table}`, "utf8");
+    for (const line of text.split("\n").slice(1)) {
+      // sl local_address rem_address st tx_queue:rx_queue ...
+      const [, local, remote, st, queues] = line.trim().split(/\s+/);
+      if (!local?.endsWith(`:${port}`) || st !== "01" || !remote || !queues) continue;
+      found.push({ peer: remote, sendQ: parseInt(queues.split(":")[0]!, 16) });
+    }
   }
   return found;
 }

@@ -32,10 +32,15 @@ import {
 } from "./pod-faults.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
-/** A manifest of 32 KiB: a state of that size, a JWE of about 45 KiB. */
-const MANIFEST_BYTES = 32 * 1024;
+/**
+ * A manifest of 192 KiB: a JWE of about 260 KiB, more than the kernel takes into a new
+ * connection's send buffer, so that coordinator-0's process still holds part of its answer
+ * while it goes out (a process killed after handing the kernel its whole answer does not
+ * break the transfer: the kernel sends it).
+ */
+const MANIFEST_BYTES = 192 * 1024;
 /** About 7 s for the whole answer: long enough to hit, well inside the caller's 15 s deadline. */
-const PEER_RATE = "48kbit";
+const PEER_RATE = "320kbit";
 /** How long after its answer started the fault hits the serving peer. */
 const FAULT_AFTER_MS = 1500;
 
@@ -90,19 +95,21 @@ describe("fault: the peer serving a transfer fails mid-transfer", () => {
       service: "coordinator-ready",
       serviceAddress: await w.serviceAddress("coordinator-ready"),
       publicKey,
+      // Each answer carries the 192 KiB manifest: fewer requests, to leave the 2 cores some room.
+      pauseMs: 50,
     });
     const sampler = sampleInvariants(w.kc, w.namespace, "coordinator");
     let report: ProbeReport | undefined;
     try {
       const old = (await w.pod("coordinator-2")).metadata!.uid;
       await w.sh.run("kubectl delete pod coordinator-2 --wait=false");
-      // The answer going out: a connection with a send queue, still sending FAULT_AFTER_MS later
-      // (so part of the answer has gone, and part has not).
+      // The answer going out: a connection with a send queue, still open (coordinator-0 still
+      // holds part of its answer) FAULT_AFTER_MS later.
       let first: { at: number; sendQ: number } | undefined;
       const connection = await eventually(
         "coordinator-0 in the middle of its answer to the new coordinator-2",
         async () => {
-          const sending = (await peerConnections(pid0!)).find((c) => c.sendQ > 0);
+          const sending = (await peerConnections(pid0!)).find((c) => c.state === "open" && c.sendQ > 0);
           if (!sending) {
             first = undefined;
             return undefined;

@@ -71,13 +71,21 @@ export async function unthrottle(pid: number): Promise<void> {
 export interface PeerConnection {
   /** The caller's address and port (hex, as the kernel writes them). */
   peer: string;
+  /**
+   * "open" while the server may still write (ESTABLISHED); "closing" once it has handed the
+   * kernel its whole answer and closed its end (FIN_WAIT1 and later): a peer killed then still
+   * gets its answer out, as the kernel sends what it holds.
+   */
+  state: "open" | "closing";
   /** Bytes of the answer written but not yet acknowledged by the caller (Send-Q). */
   sendQ: number;
 }
 
 /**
- * The established connections to the pod's peer API with their send queues, from the kernel's
- * table of the pod's network namespace (/proc/<pid>/net/tcp and tcp6).
+ * The connections to the pod's peer API with their send queues, from the kernel's table of the
+ * pod's network namespace (/proc/<pid>/net/tcp and tcp6). `ss state established` misses
+ * them: the caller asks for `Connection: close`, so the server closes its end as soon as the
+ * kernel has the answer, and the rest of the transfer runs in FIN_WAIT1.
  */
 export async function peerConnections(pid: number): Promise<PeerConnection[]> {
   const port = PEER_PORT.toString(16).toUpperCase().padStart(4, "0");
@@ -87,8 +95,13 @@ export async function peerConnections(pid: number): Promise<PeerConnection[]> {
     for (const line of text.split("\n").slice(1)) {
       // sl local_address rem_address st tx_queue:rx_queue ...
       const [, local, remote, st, queues] = line.trim().split(/\s+/);
-      if (!local?.endsWith(`:${port}`) || st !== "01" || !remote || !queues) continue;
-      found.push({ peer: remote, sendQ: parseInt(queues.split(":")[0]!, 16) });
+      // 0A is LISTEN, 07 CLOSE (the socket is gone).
+      if (!local?.endsWith(`:${port}`) || !st || st === "0A" || st === "07" || !remote || !queues) continue;
+      found.push({
+        peer: remote,
+        state: st === "01" ? "open" : "closing",
+        sendQ: parseInt(queues.split(":")[0]!, 16),
+      });
     }
   }
   return found;

@@ -111,6 +111,7 @@ describe("fault: a Coordinator pod's network cut while it alone holds a fresh up
     let cutAt: number | undefined;
     let leftAt: number | undefined;
     let othersNotReady = 0;
+    let proposedDigest: string | undefined;
     let result;
     try {
       const update = w.sh.run(
@@ -131,11 +132,16 @@ describe("fault: a Coordinator pod's network cut while it alone holds a fresh up
       );
       await setLink(veth, "down");
       cutAt = Date.now();
+      // The slow answers only made the cut land mid-staging; once the network is back, the others
+      // must be able to stage the update within their deadline (two 45 KiB answers at PEER_RATE
+      // take longer than it: the first run kept the quorum from forming for minutes).
+      await unthrottle(pid0);
       console.log(
         `cut coordinator-0 (${veth.netns}/${veth.link} down) with its proposal ${proposed.digest} ` +
           `held by ${JSON.stringify(Object.keys(proposed.holders))}`,
       );
       expect(Object.keys(proposed.holders).filter((h) => h !== "coordinator-0")).toEqual([]);
+      proposedDigest = proposed.digest;
       while (Date.now() - cutAt! < CUT_MS) {
         const pods = await Promise.all(PODS.map((p) => w.pod(p)));
         if (leftAt === undefined && !isReady(pods[0]!)) leftAt = Date.now();
@@ -185,8 +191,11 @@ describe("fault: a Coordinator pod's network cut while it alone holds a fresh up
       expect(history).toContain(acked);
       expect(after).toBe(acked);
     } else {
+      // Not acknowledged: the user was not told it worked. The update may still have been
+      // committed after the user's last try (its answer lost with the network): then the head
+      // is that update, never a third state.
       expect(result.output).not.toMatch(/Manifest updated/);
-      expect(after).toBe(before);
+      expect([before, proposedDigest]).toContain(after);
     }
   }, 420_000);
 });

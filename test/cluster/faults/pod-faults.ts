@@ -34,12 +34,21 @@ export function sidecarPid(namespace: string, pod: string): number | undefined {
 export const inPodNetwork = (pid: number, cmd: string, args: string[]) =>
   sh("nsenter", ["--target", String(pid), "--net", "--", cmd, ...args]);
 
+/** The kernel's default TCP send buffer sizes (min, default, max), as every network namespace starts. */
+const TCP_WMEM = "4096 16384 4194304";
+/** A send buffer this small keeps most of a large answer in the sending process. */
+const SMALL_TCP_WMEM = "4096 16384 32768";
+
 /**
  * Slows the pod's peer API answers (TCP source port cha-peer) to `rate` (tc's units, e.g.
  * "48kbit") and leaves all its other traffic alone: a transfer from this pod takes seconds, so
  * a fault can hit it in the middle, while the pod answers its users and probes at full speed.
+ * It also caps the namespace's TCP send buffers at 32 KiB: the kernel would otherwise take a
+ * whole answer of a few hundred KiB at once (the queue ahead of a slow link drops nothing, so
+ * the buffer grows), and a process killed after that still gets its answer out.
  */
 export async function throttlePeerAnswers(pid: number, rate: string): Promise<void> {
+  await inPodNetwork(pid, "sysctl", ["-qw", `net.ipv4.tcp_wmem=${SMALL_TCP_WMEM}`]);
   const tc = (...args: string[]) => inPodNetwork(pid, "tc", args);
   await tc("qdisc", "replace", "dev", "eth0", "root", "handle", "1:", "htb", "default", "10", "r2q", "10000");
   await tc("class", "add", "dev", "eth0", "parent", "1:", "classid", "1:10", "htb", "rate", "10gbit");
@@ -66,6 +75,7 @@ export async function throttlePeerAnswers(pid: number, rate: string): Promise<vo
 
 export async function unthrottle(pid: number): Promise<void> {
   await inPodNetwork(pid, "tc", ["qdisc", "del", "dev", "eth0", "root"]).catch(() => undefined);
+  await inPodNetwork(pid, "sysctl", ["-qw", `net.ipv4.tcp_wmem=${TCP_WMEM}`]);
 }
 
 export interface PeerConnection {

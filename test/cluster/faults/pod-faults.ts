@@ -3,7 +3,7 @@
 // state directory (/proc/<pid>/root) are all reachable from here, and its veth's host side
 // lives in its node's network namespace (`ckn-<node>`, launcher/nodes.ts).
 import { execFile } from "node:child_process";
-import { readdir, readFile } from "node:fs/promises";
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { promisify } from "node:util";
 import { DEFAULT_STATE_DIR, PEER_PORT } from "../../../src/names.ts";
@@ -135,9 +135,33 @@ export async function setLink(veth: { netns: string; link: string }, state: "up"
   await sh("ip", ["-n", veth.netns, "link", "set", "dev", veth.link, state]);
 }
 
+/**
+ * `path` as the process `pid` sees it, from the host: under /proc/<pid>/root, with every
+ * symlink on the way resolved inside that root (the image's /var/run -> /run would otherwise
+ * lead to the host's /run).
+ */
+export async function inProcessRoot(pid: number, path: string): Promise<string> {
+  const root = `/proc/${pid}/root`;
+  const parts = path.split("/").filter(Boolean);
+  let at = "";
+  for (let hops = 0; parts.length > 0;) {
+    const next = `${at}/${parts.shift()!}`;
+    const info = await lstat(`${root}${next}`);
+    if (!info.isSymbolicLink()) {
+      at = next;
+      continue;
+    }
+    if (++hops > 40) throw new Error(`too many symlinks in ${path}`);
+    const target = await readlink(`${root}${next}`);
+    parts.unshift(...target.split("/").filter(Boolean));
+    if (target.startsWith("/")) at = "";
+  }
+  return `${root}${at}`;
+}
+
 /** Every path in the pod's state directory (as its process `pid` sees it), sorted. */
 export async function stateTree(pid: number, stateDir = DEFAULT_STATE_DIR): Promise<string[]> {
-  const dir = `/proc/${pid}/root${stateDir}`;
+  const dir = await inProcessRoot(pid, stateDir);
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries
     .map((e) => `${relative(dir, join(e.parentPath, e.name))}${e.isDirectory() ? "/" : ""}`)

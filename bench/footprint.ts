@@ -8,7 +8,8 @@
 //                with the NODE_OPTIONS that the webhook injects;
 //   coordinator  `coordinator-ha coordinator`, that sidecar's app, initialized;
 //   webhook      `coordinator-ha webhook` after 200 injected AdmissionReviews;
-//   handler      `coordinator-ha handler` watching 4 gated pods through a stand-in apiserver
+//   handler      `coordinator-ha handler` watching BENCH_HANDLER_PODS (default 4) gated pods,
+//                recovered and Ready, through a stand-in apiserver
 //                (HTTPS, OIDC discovery, pod list and watch), which ends each watch after its
 //                timeoutSeconds as the apiserver does, so the handler relists and re-watches.
 // Sidecar and handler talk to stand-ins in this process (no Kubernetes needed); everything else
@@ -19,9 +20,10 @@
 // libuv workers included) over the window, in millicores. Rounds start fresh processes.
 //
 // Goals (issue 14): sidecar RSS <= 1.5 x bare, sidecar idle CPU < 1 millicore.
-// Knobs: BENCH_WINDOW_SECONDS (default 60), BENCH_ROUNDS (default 2), BENCH_JSON (where the
-// JSON goes; default bench/results/footprint.json), BENCH_SIDECAR_NODE_OPTIONS (instead of the
-// webhook's), BENCH_CLI (another build's dist/cli.js, e.g. of an older commit, to compare).
+// Knobs: BENCH_WINDOW_SECONDS (default 60), BENCH_ROUNDS (default 2), BENCH_HANDLER_PODS (default
+// 4), BENCH_JSON (where the JSON goes; default bench/results/footprint.json),
+// BENCH_SIDECAR_NODE_OPTIONS (instead of the webhook's), BENCH_CLI (another build's dist/cli.js,
+// e.g. of an older commit, to compare).
 // Linux only (/proc).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -43,6 +45,8 @@ const SETTLE_SECONDS = 5;
 const WEBHOOK_REVIEWS = 200;
 const GOAL_SIDECAR_RATIO = 1.5;
 const GOAL_SIDECAR_MILLICORES = 1;
+/** How many gated pods the handler watches (bench:handler measures it on a real apiserver). */
+const HANDLER_PODS = Number(process.env["BENCH_HANDLER_PODS"] ?? 4);
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 const CLI = process.env["BENCH_CLI"] ?? root("dist/cli.js");
@@ -250,7 +254,7 @@ function gatedPod(ordinal: number) {
     metadata: {
       name,
       namespace: "bench",
-      uid: `00000000-0000-4000-8000-00000000000${ordinal}`,
+      uid: `00000000-0000-4000-8000-${String(ordinal).padStart(12, "0")}`,
       resourceVersion: String(10 + ordinal),
       labels: { "app.kubernetes.io/name": "coordinator" },
       annotations: { "coordinator-ha.io/status": "injected" },
@@ -266,7 +270,7 @@ function gatedPod(ordinal: number) {
     },
     status: {
       phase: "Running",
-      podIP: `10.0.0.${10 + ordinal}`,
+      podIP: `10.0.${Math.floor(ordinal / 250)}.${10 + (ordinal % 250)}`,
       conditions: [
         { type: GATE, status: "True", reason: "Initialized", message: "" },
         { type: "Ready", status: "True" },
@@ -278,7 +282,7 @@ function gatedPod(ordinal: number) {
 
 /** Enough of the apiserver for the handler to start and stay synced. */
 function fakeApiserver(tls: { certPem: string; keyPem: string }, issuer: string): Server {
-  const pods = [0, 1, 2, 3].map(gatedPod);
+  const pods = Array.from({ length: HANDLER_PODS }, (_, i) => gatedPod(i));
   return createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
     const url = new URL(req.url ?? "/", "https://apiserver");
     const json = (status: number, body: unknown) => {

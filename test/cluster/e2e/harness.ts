@@ -81,6 +81,9 @@ export async function installWorkflow(
       { timeoutMs: 200_000 },
     );
     await sh.run(`helm install coordinator charts/coordinator ${opts.coordinatorArgs ?? ""}`.trim());
+    // helm install returns before the StatefulSet controller has created the first pod, and a
+    // `kubectl wait` on a pod that does not exist yet fails at once.
+    await sh.run("kubectl wait pod/coordinator-0 --for=create --timeout=1m", { timeoutMs: 70_000 });
   } catch (err) {
     await cleanup();
     throw err;

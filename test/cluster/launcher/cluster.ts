@@ -420,6 +420,9 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       );
     }
     await killStrays(log);
+    // Before anything that is not this checkout's own: a cluster of another checkout holds the
+    // ports, and its worker nodes carry the same names as ours.
+    checkPortsFree();
     // What a crashed run may have left of its worker nodes (namespaces, cgroups, the bridge).
     await stopNodes(log);
     // What a stopped or failed cluster left: start from nothing but the lock.
@@ -427,7 +430,6 @@ export async function up(opts: UpOptions): Promise<UpResult> {
       if (join(STATE_DIR, entry) !== paths.lock)
         rmSync(join(STATE_DIR, entry), { recursive: true, force: true });
     }
-    checkPortsFree();
     writeAtomically(paths.hostBaseline, `${JSON.stringify(hostState())}\n`);
     const binDir = await buildBinaries(log, signal);
     const stack = opts.nodes === false ? undefined : nodeStack(binDir, await buildImages(signal));

@@ -87,8 +87,17 @@ describe("the worker nodes", () => {
     const ready = await waitForPod(kc, namespace, "echo-2", "Ready", isReady);
     const podIP = ready.status!.podIP!;
     expect(podIP.startsWith(WORKERS[1]!.podCIDR.split(".").slice(0, 3).join("."))).toBe(true);
+    // The Service's rules reach each node's kube-proxy a moment after the pod turns Ready (the
+    // EndpointSlice, then kube-proxy's sync): until then a ClusterIP answers ECONNREFUSED. So the
+    // client retries for up to 30 s, as a real one would, and fails with the last error.
     const fetchAll = `
-      const get = (u) => fetch(u).then((r) => r.text());
+      const deadline = Date.now() + 30000;
+      const get = async (u) => {
+        for (;;) {
+          try { return await (await fetch(u, { signal: AbortSignal.timeout(3000) })).text(); }
+          catch (e) { if (Date.now() > deadline) throw e; await new Promise((r) => setTimeout(r, 500)); }
+        }
+      };
       Promise.all([get("http://${podIP}:8080"), get("http://echo"), get("http://echo.${namespace}.svc.cluster.local")])
         .then((a) => console.log(a.join(",")), (e) => { console.error(e); process.exit(1); });`;
     const log = await runOnce(WORKERS[0]!.name, "client", fetchAll);

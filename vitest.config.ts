@@ -9,8 +9,7 @@ const longFaults = [
   "test/cluster/faults/control-plane-restart.test.ts",
   "test/cluster/faults/handler-kill.test.ts",
   "test/cluster/faults/updates-under-deletions.test.ts",
-  // Not yet green on the cluster in their current form (docs/reliability.md has each run).
-  "test/cluster/faults/peer-transfer.test.ts",
+  // Not yet green on the cluster in its current form (docs/reliability.md has each run).
   "test/cluster/faults/network-cut.test.ts",
   // Waits out the node controller's grace period (50 s) and the node's return: about 4 minutes.
   "test/cluster/faults/node-lost.test.ts",

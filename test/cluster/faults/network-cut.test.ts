@@ -18,8 +18,9 @@ import { ownerKeyDigest } from "../../../src/coordinator/owner-key.ts";
 import { COORDINATOR_API_PORT } from "../../../src/names.ts";
 import { installWorkflow, type Workflow } from "../e2e/harness.ts";
 import { eventually } from "../kube.ts";
-import { isReady, parseState, set } from "../workflow/coordinator.ts";
+import { isReady, parseState } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
+import { setOwnedAndScaleToThree } from "./owned-start.ts";
 import { checkSettled, committedHead, committedHistory, sampleInvariants } from "./invariants.ts";
 import {
   hostVeth,
@@ -65,18 +66,7 @@ describe("fault: a Coordinator pod's network cut while it alone holds a fresh up
 
   beforeAll(async () => {
     w = await installWorkflow("fault-netcut");
-    keyFile = w.files.write("owner.pem", owner.export({ format: "pem", type: "sec1" }).toString());
-    const first = await set(
-      w.sh,
-      await w.serviceAddress("coordinator"),
-      w.files.write("v1.json", manifest("v1")),
-    );
-    publicKey = first.state!.publicKey;
-    await w.sh.run("kubectl scale statefulset/coordinator --replicas 3");
-    await w.sh.run(
-      "kubectl wait statefulset/coordinator --for=jsonpath='{.status.readyReplicas}=3' --timeout=4m",
-      { timeoutMs: 260_000 },
-    );
+    ({ keyFile, publicKey } = await setOwnedAndScaleToThree(w, owner, manifest("v1")));
   }, 420_000);
   afterAll(async () => {
     await w?.cleanup();

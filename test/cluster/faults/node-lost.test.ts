@@ -18,8 +18,9 @@ import { paths, WORKERS } from "../launcher/config.ts";
 import { componentName } from "../launcher/nodes.ts";
 import { runningComponent, spawnDetached } from "../launcher/processes.ts";
 import { eventually } from "../kube.ts";
-import { condition, isReady, parseState, set } from "../workflow/coordinator.ts";
+import { condition, isReady, parseState } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
+import { setOwnedAndScaleToThree } from "./owned-start.ts";
 import { checkSettled, committedHistory, sampleInvariants } from "./invariants.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
@@ -76,18 +77,7 @@ describe("fault: a worker node lost (kubelet and containerd killed) and back", (
 
   beforeAll(async () => {
     w = await installWorkflow("fault-node");
-    keyFile = w.files.write("owner.pem", owner.export({ format: "pem", type: "sec1" }).toString());
-    const first = await set(
-      w.sh,
-      await w.serviceAddress("coordinator"),
-      w.files.write("v1.json", manifest("v1")),
-    );
-    publicKey = first.state!.publicKey;
-    await w.sh.run("kubectl scale statefulset/coordinator --replicas 3");
-    await w.sh.run(
-      "kubectl wait statefulset/coordinator --for=jsonpath='{.status.readyReplicas}=3' --timeout=4m",
-      { timeoutMs: 260_000 },
-    );
+    ({ keyFile, publicKey } = await setOwnedAndScaleToThree(w, owner, manifest("v1")));
   }, 420_000);
   afterAll(async () => {
     // Never leave a node without its kubelet for the next test file.

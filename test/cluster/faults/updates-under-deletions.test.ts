@@ -11,8 +11,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ownerKeyDigest } from "../../../src/coordinator/owner-key.ts";
 import { installWorkflow, type Workflow } from "../e2e/harness.ts";
 import { eventually } from "../kube.ts";
-import { parseState, set } from "../workflow/coordinator.ts";
+import { parseState } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
+import { setOwnedAndScaleToThree } from "./owned-start.ts";
 import { checkSettled, committedHead, committedHistory, sampleInvariants } from "./invariants.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
@@ -37,20 +38,7 @@ describe("fault: concurrent updates while pods are deleted", () => {
 
   beforeAll(async () => {
     w = await installWorkflow("fault-updates");
-    keyFile = w.files.write("owner.pem", owner.export({ format: "pem", type: "sec1" }).toString());
-    const first = await set(
-      w.sh,
-      await w.serviceAddress("coordinator"),
-      w.files.write("v0.json", manifest("v0")),
-    );
-    publicKey = first.state!.publicKey;
-    await w.sh.run("kubectl scale statefulset/coordinator --replicas 3");
-    await w.sh.run(
-      "kubectl wait statefulset/coordinator --for=jsonpath='{.status.readyReplicas}=3' --timeout=4m",
-      {
-        timeoutMs: 260_000,
-      },
-    );
+    ({ keyFile, publicKey } = await setOwnedAndScaleToThree(w, owner, manifest("v0")));
   }, 500_000);
   afterAll(async () => {
     await w?.cleanup();

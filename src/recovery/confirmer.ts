@@ -5,12 +5,13 @@
 // unchanged writes, and a repeat re-opens a gate that the handler closed because the app
 // container restarted while no look saw the app unready. A new digest or the app turning
 // ready again confirms at the look that sees it. Looks are `pollMs` apart after a change and
-// slow down to `idlePollMs` while the pod is settled (cadence.ts).
-import { setTimeout as sleep } from "node:timers/promises";
+// slow down to `idlePollMs` while the pod is settled (cadence.ts); a state that the updater
+// swaps in wakes the confirmer (`waker`), so that its gate follows the swap at once.
 import type { Logger } from "pino";
 import type { RecoveredRequest } from "../handler/api.ts";
 import { nextLookMs } from "./cadence.ts";
 import type { ConfirmAnswer } from "./handler-client.ts";
+import { createWaker, type Waker } from "./waker.ts";
 
 export interface ConfirmerDeps {
   stateDigest(): Promise<string | undefined>;
@@ -29,7 +30,9 @@ export interface ConfirmerDeps {
   certSha256: string;
   logger: Logger;
   now?: () => number;
-  /** Waits between looks; default a timer. */
+  /** Ends a wait between looks early (the updater swapped a state in); default: none does. */
+  waker?: Waker;
+  /** Waits between looks; default the waker's nap. */
   wait?: (ms: number, signal: AbortSignal) => Promise<unknown>;
 }
 
@@ -107,6 +110,7 @@ export async function runConfirmer(
   const memory: ConfirmMemory = { wasReady: false, failing: false };
   let backoff = timings.initialBackoffMs;
   let lastWaitMs = timings.pollMs;
+  const waker = deps.waker ?? createWaker();
   const look = async (): Promise<number> => {
     const digest = await deps.stateDigest().catch((err: unknown) => {
       logger.error({ err: String(err) }, "cannot read the state directory");
@@ -155,6 +159,7 @@ export async function runConfirmer(
     // An unexpected error (the source record unreadable) is one failed attempt, not the end.
     const wait = await look().catch((err: unknown) => failed(undefined, String(err)));
     lastWaitMs = wait;
-    await (deps.wait ?? ((ms, s) => sleep(ms, undefined, { signal: s })))(wait, signal);
+    await (deps.wait ?? ((ms, s) => waker.nap(ms, s)))(wait, signal);
+    if (signal.aborted) return;
   }
 }

@@ -28,6 +28,7 @@ import {
 } from "./recovery.ts";
 import { sourceOf, writeSourceRecord } from "./source-record.ts";
 import { createUpdater, DEFAULT_UPDATER_TIMINGS, type UpdaterTimings } from "./updater.ts";
+import { createWaker } from "./waker.ts";
 
 export interface SidecarDeps {
   verifier: PodTokenVerifier;
@@ -66,6 +67,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
 
   // The connection of the head's long-poll, kept from one poll to the next.
   const longPollAgent = new Agent({ keepAlive: true });
+  const confirmerWaker = createWaker();
   const updater = createUpdater(
     {
       self: config.self.podName,
@@ -75,6 +77,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
       peers: () => handler.peers(),
       // The peer-audience token only: the peer could replay whatever it receives.
       fetch: async (peer, staged) => fetchFromPeer(peer, await readToken(config.peerTokenFile), staged),
+      swapped: () => confirmerWaker.wake(),
       logger,
     },
     deps.updaterTimings ?? DEFAULT_UPDATER_TIMINGS,
@@ -163,6 +166,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
         confirm: (request) => handler.confirm(request),
         confirmable: (digest) => updater.confirmable(digest),
         sawDigest: (digest) => updater.saw(digest),
+        waker: confirmerWaker,
         certSha256: cert.sha256,
         logger,
       },

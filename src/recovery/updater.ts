@@ -24,6 +24,7 @@ import type { Head, HeadClient } from "./head-client.ts";
 import { nextLookMs } from "./cadence.ts";
 import { writeSourceRecord } from "./source-record.ts";
 import { decideUpdate, NO_STATE, type UpdateAction } from "./update-rules.ts";
+import { createWaker } from "./waker.ts";
 
 export interface UpdaterDeps {
   self: string;
@@ -33,6 +34,8 @@ export interface UpdaterDeps {
   peers(): Promise<PeersAnswer>;
   /** Fetches a bundle from a peer; `staged`: ask for the given digest (a proposal). */
   fetch(peer: Peer, staged: boolean): Promise<Bundle>;
+  /** Told of every state swapped in here (the confirmer confirms it at once). */
+  swapped?(digest: string): void;
   logger: Logger;
 }
 
@@ -97,8 +100,8 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
   let lastFailure: string | undefined;
   /** The live digest at the last step; null before the first. */
   let lastLive: string | undefined | null = null;
-  /** Ends the local loop's current wait: a step acted or failed, so it looks again soon. */
-  let wake: (() => void) | undefined;
+  /** The local loop's wait between looks; a new digest seen elsewhere ends it. */
+  const looks = createWaker();
   const held = new Set<string>();
   const refused = new Set<string>();
 
@@ -149,6 +152,7 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
     await swapBundle(dir, bundle);
     base = digest;
     logger.info({ digest, source }, "swapped the committed head in: this pod holds it now");
+    deps.swapped?.(digest);
   };
 
   const act = async (action: UpdateAction, live: string | undefined, now: Head): Promise<void> => {
@@ -218,12 +222,7 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
   };
 
   /** One look and what it calls for; true when it found the pod settled (cadence.ts, L2). */
-  const step = () =>
-    serialized(async (): Promise<boolean> => {
-      const settled = await look();
-      if (!settled) wake?.();
-      return settled;
-    });
+  const step = () => serialized(look);
 
   const look = async (): Promise<boolean> => {
     const now = head;
@@ -264,23 +263,10 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
       const stopped = new Promise<undefined>((resolve) =>
         signal.addEventListener("abort", () => resolve(undefined)),
       );
-      /** Sleeps `ms`, or less when woken or stopped. */
-      const nap = (ms: number) =>
-        new Promise<void>((resolve) => {
-          const done = () => {
-            clearTimeout(timer);
-            signal.removeEventListener("abort", done);
-            wake = undefined;
-            resolve();
-          };
-          const timer = setTimeout(done, ms);
-          signal.addEventListener("abort", done, { once: true });
-          wake = done;
-        });
       const local = (async () => {
         let wait = timings.pollMs;
         for (;;) {
-          await nap(wait);
+          await looks.nap(wait, signal);
           if (signal.aborted) return;
           const settled = await step();
           wait = nextLookMs({ settled, lastWaitMs: wait }, timings);
@@ -324,7 +310,9 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
             await sleep(timings.retryMs, undefined, { signal });
             continue;
           }
-          await step();
+          // A head that calls for more (a fetch that failed, a proposal to hold) is followed by
+          // the local loop's closer looks from now on.
+          if (!(await step())) looks.wake();
         }
       })();
       await Promise.all([local, remote]);
@@ -366,6 +354,7 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
           await swapBundle(dir, bundle);
           base = digest;
         });
+        deps.swapped?.(digest);
         logger.info(fields, "committed an update of the app: a quorum holds it, and it is live here");
         return { status: 200, digest };
       } finally {
@@ -381,7 +370,7 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
     staged: (digest) => keptBundle(dir, STAGED, digest),
 
     saw(digest) {
-      if (digest !== lastLive) wake?.();
+      if (digest !== lastLive) looks.wake();
     },
   };
 

@@ -164,9 +164,18 @@ describe("updates of the state", () => {
     expect(failed).toBe(0);
     expect(report.failures).toEqual([]);
     expect(seen.at(-1)?.digest).toBe(next.digest);
-    for (const pod of PODS) {
-      expect(recovered(await w.pod(pod))).toMatchObject({ status: "True" });
-    }
+    // The gates follow the swaps: each sidecar confirms the state it swapped in at once.
+    const gatesTrue = await eventually(
+      "every replica's gate True on the new state",
+      async () => {
+        for (const pod of PODS) {
+          if (recovered(await w.pod(pod))?.status !== "True") return undefined;
+        }
+        return Date.now() - ackAt;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    console.log(`every replica's gate True ${gatesTrue} ms after the acknowledgement`);
     current = next.digest;
   });
 

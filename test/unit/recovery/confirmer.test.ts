@@ -5,8 +5,10 @@ import {
   confirmDue,
   lookSettled,
   runConfirmer,
+  type ConfirmerTimings,
   type ConfirmMemory,
 } from "../../../src/recovery/confirmer.ts";
+import { createWaker, type Waker } from "../../../src/recovery/waker.ts";
 import type { ConfirmAnswer } from "../../../src/recovery/handler-client.ts";
 
 const A = `sha256:${"a".repeat(64)}`;
@@ -59,6 +61,8 @@ afterEach(() => running.splice(0).forEach((a) => a.abort()));
 function fakeSidecar(opts: {
   answers: ConfirmAnswer[];
   waits?: { ms: number; digest?: string; ready: boolean }[];
+  waker?: Waker;
+  timings?: ConfirmerTimings;
 }) {
   const world = {
     digest: undefined as string | undefined,
@@ -84,6 +88,7 @@ function fakeSidecar(opts: {
         return opts.answers[Math.min(sent.length - 1, opts.answers.length - 1)]!;
       },
       confirmable: (digest) => world.confirmable(digest),
+      ...(opts.waker && { waker: opts.waker }),
       certSha256: "f".repeat(64),
       logger: pino({ level: "silent" }),
       now: () => world.now,
@@ -95,7 +100,7 @@ function fakeSidecar(opts: {
       }),
     },
     abort.signal,
-    { pollMs: 1, idlePollMs: 4, reconfirmMs: 10_000, initialBackoffMs: 1, maxBackoffMs: 2 },
+    opts.timings ?? { pollMs: 1, idlePollMs: 4, reconfirmMs: 10_000, initialBackoffMs: 1, maxBackoffMs: 2 },
   ).catch(() => undefined);
   /** Waits until the confirmer has looked `n` more times. */
   const looks = async (n: number) => {
@@ -106,6 +111,29 @@ function fakeSidecar(opts: {
 }
 
 describe("runConfirmer", () => {
+  it("confirms a state that the updater swapped in when woken, not at its next idle look", async () => {
+    const waker = createWaker();
+    // Every wait a minute long: only a wake makes the confirmer look again during the test.
+    const minute = {
+      pollMs: 60_000,
+      idlePollMs: 60_000,
+      reconfirmMs: 600_000,
+      initialBackoffMs: 1,
+      maxBackoffMs: 2,
+    };
+    const s = fakeSidecar({ answers: [{ ok: true, changed: true }], waker, timings: minute });
+    await vi.waitFor(() => expect(s.world.looks).toBe(1));
+    s.world.digest = A;
+    s.world.ready = true;
+    waker.wake();
+    await vi.waitFor(() => expect(s.sent).toHaveLength(1));
+    s.world.digest = B;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(s.sent).toHaveLength(1);
+    waker.wake();
+    await vi.waitFor(() => expect(s.sent.map((r) => r.digest)).toEqual([A, B]));
+  });
+
   it("holds back a state the updater has not seen committed (a write of the app being proposed), then confirms it", async () => {
     const s = fakeSidecar({ answers: [{ ok: true, changed: true }] });
     s.world.digest = A;

@@ -147,6 +147,18 @@ describe("updates of the state", () => {
 
     await everyReplicaOn(next.digest, 2);
     const allOnMs = Date.now() - ackAt;
+    // The gates follow the swaps: each sidecar confirms the state it swapped in at once.
+    const gatesTrue = await eventually(
+      "every replica's gate True on the new state",
+      async () => {
+        for (const pod of PODS) {
+          if (recovered(await w.pod(pod))?.status !== "True") return undefined;
+        }
+        return Date.now() - ackAt;
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    console.log(`every replica's gate True ${gatesTrue} ms after the acknowledgement`);
     await sleep(3000);
     running = false;
     await client;
@@ -164,18 +176,6 @@ describe("updates of the state", () => {
     expect(failed).toBe(0);
     expect(report.failures).toEqual([]);
     expect(seen.at(-1)?.digest).toBe(next.digest);
-    // The gates follow the swaps: each sidecar confirms the state it swapped in at once.
-    const gatesTrue = await eventually(
-      "every replica's gate True on the new state",
-      async () => {
-        for (const pod of PODS) {
-          if (recovered(await w.pod(pod))?.status !== "True") return undefined;
-        }
-        return Date.now() - ackAt;
-      },
-      { timeoutMs: 30_000, intervalMs: 200 },
-    );
-    console.log(`every replica's gate True ${gatesTrue} ms after the acknowledgement`);
     current = next.digest;
   });
 

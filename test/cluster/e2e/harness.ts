@@ -39,10 +39,13 @@ const log = {
     ),
 };
 
-/** `coordinatorArgs`: more arguments of `helm install coordinator charts/coordinator` (values). */
+/**
+ * `coordinatorArgs`: more arguments of `helm install coordinator charts/coordinator` (values);
+ * `chartArgs`: of `helm install <release> charts/coordinator-ha`.
+ */
 export async function installWorkflow(
   prefix: string,
-  opts: { coordinatorArgs?: string } = {},
+  opts: { coordinatorArgs?: string; chartArgs?: string } = {},
 ): Promise<Workflow> {
   const admin = kubeConfig();
   const core = admin.makeApiClient(CoreV1Api);
@@ -77,7 +80,7 @@ export async function installWorkflow(
     });
     await sh.run(
       `helm install ${release} charts/coordinator-ha --namespace ${system} --wait --timeout 3m ` +
-        `--set-json 'webhook.namespaceSelector=${only}'`,
+        `--set-json 'webhook.namespaceSelector=${only}' ${opts.chartArgs ?? ""}`.trim(),
       { timeoutMs: 200_000 },
     );
     await sh.run(`helm install coordinator charts/coordinator ${opts.coordinatorArgs ?? ""}`.trim());

@@ -10,7 +10,7 @@ import { eventually } from "../kube.ts";
 import { set } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
 import { restartComponent, type Component } from "./control-plane.ts";
-import { checkSettled, sampleInvariants } from "./invariants.ts";
+import { checkSettled, sampleInvariants, formatSamples } from "./invariants.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
 /** How long the component stays down: longer than a sidecar's confirmation retry. */
@@ -75,7 +75,7 @@ describe.each<Component>(["kube-apiserver", "etcd"])("fault: %s restarted during
     await sleep(2000);
     const report = await probe.stop();
     const sampled = await sampler.stop();
-    console.log(`${formatReport(report)}; invariant samples ${sampled.samples}`);
+    console.log(`${formatReport(report)}; ${formatSamples(sampled)}`);
     expect(report.failures).toEqual([]);
     expect(sampled.violations).toEqual([]);
     await eventually(

@@ -14,7 +14,7 @@ import { installWorkflow, type Workflow } from "../e2e/harness.ts";
 import { eventually } from "../kube.ts";
 import { parseState, set } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
-import { checkSettled, committedHistory, sampleInvariants } from "./invariants.ts";
+import { checkSettled, committedHistory, sampleInvariants, formatSamples } from "./invariants.ts";
 import { cliProcesses, killHandlers, serviceLinkPrefix } from "./processes.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
@@ -111,7 +111,7 @@ describe("fault: every handler replica SIGKILLed", () => {
     await sleep(2000);
     const report = await probe.stop();
     const sampled = await sampler.stop();
-    console.log(`${formatReport(report)}; invariant samples ${sampled.samples}`);
+    console.log(`${formatReport(report)}; ${formatSamples(sampled)}`);
     expect(report.failures).toEqual([]);
     expect(report.minReadyEndpoints).toBeGreaterThanOrEqual(1);
     expect(sampled.violations).toEqual([]);
@@ -136,7 +136,7 @@ describe("fault: every handler replica SIGKILLed", () => {
     await sleep(2000);
     const report = await probe.stop();
     const sampled = await sampler.stop();
-    console.log(`${formatReport(report)}; invariant samples ${sampled.samples}; update exit ${result.code}`);
+    console.log(`${formatReport(report)}; ${formatSamples(sampled)}; update exit ${result.code}`);
     expect(report.failures).toEqual([]);
     expect(sampled.violations).toEqual([]);
     if (result.code === 0) {

@@ -21,7 +21,13 @@ import { eventually } from "../kube.ts";
 import { isReady, parseState } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
 import { setOwnedAndScaleToThree } from "./owned-start.ts";
-import { checkSettled, committedHead, committedHistory, sampleInvariants } from "./invariants.ts";
+import {
+  checkSettled,
+  committedHead,
+  committedHistory,
+  sampleInvariants,
+  formatSamples,
+} from "./invariants.ts";
 import {
   hostVeth,
   peerConnections,
@@ -162,7 +168,7 @@ describe("fault: a Coordinator pod's network cut while it alone holds a fresh up
     const history = await committedHistory(w.kc, w.namespace, "coordinator");
     const after = await committedHead(w.kc, w.namespace, "coordinator");
     console.log(
-      `${formatReport(report)}; invariant samples ${sampled.samples}; update exit ${result.code}; ` +
+      `${formatReport(report)}; ${formatSamples(sampled)}; update exit ${result.code}; ` +
         `head ${before} -> ${after}`,
     );
     for (const f of report.failures.slice(0, 10))

@@ -21,7 +21,7 @@ import { eventually } from "../kube.ts";
 import { condition, isReady, parseState } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
 import { setOwnedAndScaleToThree } from "./owned-start.ts";
-import { checkSettled, committedHistory, sampleInvariants } from "./invariants.ts";
+import { checkSettled, committedHistory, sampleInvariants, formatSamples } from "./invariants.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
 const owner = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
@@ -163,7 +163,7 @@ describe("fault: a worker node lost (kubelet and containerd killed) and back", (
     await sleep(2000);
     const report = await probe.stop();
     const sampled = await sampler.stop();
-    console.log(`${formatReport(report)}; invariant samples ${sampled.samples}; update exit ${update.code}`);
+    console.log(`${formatReport(report)}; ${formatSamples(sampled)}; update exit ${update.code}`);
     for (const f of report.failures.slice(0, 10))
       console.log(`  failed: ${f.at} ${f.via} ${f.target}: ${f.error}`);
     await w.sh.run("kubectl get pods -o wide");

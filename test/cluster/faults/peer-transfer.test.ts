@@ -20,7 +20,7 @@ import { installWorkflow, type Workflow } from "../e2e/harness.ts";
 import { eventually } from "../kube.ts";
 import { isReady, recovered, set } from "../workflow/coordinator.ts";
 import { formatReport, startProbe, type ProbeReport } from "../workflow/probe.ts";
-import { checkSettled, sampleInvariants } from "./invariants.ts";
+import { checkSettled, sampleInvariants, formatSamples } from "./invariants.ts";
 import {
   hostVeth,
   peerConnections,
@@ -155,7 +155,7 @@ describe("fault: the peer serving a transfer fails mid-transfer", () => {
       if (now) await unthrottle(now);
       report = await probe.stop();
       const sampled = await sampler.stop();
-      console.log(`${formatReport(report)}; invariant samples ${sampled.samples}`);
+      console.log(`${formatReport(report)}; ${formatSamples(sampled)}`);
       for (const f of report.failures.slice(0, 10))
         console.log(`  failed: ${f.at} ${f.via} ${f.target}: ${f.error}`);
       lastRun = { report, violations: sampled.violations };

@@ -9,7 +9,7 @@ import { installWorkflow, type Workflow } from "../e2e/harness.ts";
 import { eventually } from "../kube.ts";
 import { set } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
-import { checkSettled, sampleInvariants } from "./invariants.ts";
+import { checkSettled, sampleInvariants, formatSamples } from "./invariants.ts";
 import { formatMemory, sampleMemory, type MemorySample } from "./memory.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
@@ -79,7 +79,7 @@ describe("soak: rollout restarts, then random pod deletions", () => {
       const sampled = await sampler.stop();
       console.log(
         `soak: ${ROLLOUTS} rollouts in ${Math.round((rolloutsDone - started) / 1000)} s, ${DELETIONS} deletions in ` +
-          `${Math.round((Date.now() - rolloutsDone) / 1000)} s; ${formatReport(report)}; invariant samples ${sampled.samples}`,
+          `${Math.round((Date.now() - rolloutsDone) / 1000)} s; ${formatReport(report)}; ${formatSamples(sampled)}`,
       );
       console.log(`memory across the soak:\n${formatMemory(memory)}`);
       expect(report.failures).toEqual([]);

@@ -14,7 +14,13 @@ import { eventually } from "../kube.ts";
 import { parseState } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
 import { setOwnedAndScaleToThree } from "./owned-start.ts";
-import { checkSettled, committedHead, committedHistory, sampleInvariants } from "./invariants.ts";
+import {
+  checkSettled,
+  committedHead,
+  committedHistory,
+  sampleInvariants,
+  formatSamples,
+} from "./invariants.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
 const UPDATES = 8;
@@ -100,7 +106,7 @@ describe("fault: concurrent updates while pods are deleted", () => {
     const sampled = await sampler.stop();
     console.log(
       `${UPDATES} updates, ${acknowledged.length} acknowledged, while ${deletions.length} pods were deleted ` +
-        `(${deletions.join(" ")}); ${formatReport(report)}; invariant samples ${sampled.samples}\n` +
+        `(${deletions.join(" ")}); ${formatReport(report)}; ${formatSamples(sampled)}\n` +
         attempted.map((a) => `  ${a.policy}: exit ${a.code} ${a.digest ?? a.why ?? ""}`).join("\n"),
     );
 

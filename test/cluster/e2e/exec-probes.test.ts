@@ -82,6 +82,10 @@ describe("the sidecar's exec probes, with the pods closed to inbound connections
       await inPodNetwork(pid!, "iptables", [
         "-I",
         "INPUT",
+        // From outside the pod only: the exec probe asks the sidecar over loopback.
+        "!",
+        "-i",
+        "lo",
         "-p",
         "tcp",
         "--dport",

@@ -122,6 +122,11 @@ export interface HeadResponse {
   proposal: ProposalView | null;
   /** Holders needed to commit. */
   quorum: number;
+  /**
+   * Set when the replica holds too many long-polls to hold this one (head-calls.ts): it
+   * answered at once, and the sidecar asks again after this many seconds.
+   */
+  pollAfterSeconds?: number;
 }
 
 /** A 409 of the head: why, in words and as a code, and the head the caller should follow. */

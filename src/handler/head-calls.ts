@@ -75,14 +75,28 @@ export interface HeadCallsOptions {
   metrics: HandlerMetrics;
   logger: Logger;
   proposalTtlMs?: number;
+  /** Long-polls held at once at most; see MAX_LONG_POLLS. */
+  maxLongPolls?: number;
   now?: () => Date;
 }
+
+/**
+ * Every sidecar holds one long-poll of GET /v1/head open, so a replica's long-polls grow with
+ * the Coordinator pods it serves (about 85 KiB each, a TLS connection and its request). Past
+ * this many, a replica answers at once and tells the sidecar to ask again after
+ * POLL_LATER_SECONDS: the head then reaches those sidecars up to that much later, and the
+ * connections left (HANDLER_LIMITS.maxConnections) stay free for confirmations and peers.
+ */
+export const MAX_LONG_POLLS = 512;
+export const POLL_LATER_SECONDS = 10;
 
 export function createHeadCalls(opts: HeadCallsOptions): HeadCalls {
   const { store, logger, metrics } = opts;
   const now = opts.now ?? (() => new Date());
   const ttl = opts.proposalTtlMs ?? DEFAULT_PROPOSAL_TTL_MS;
   opts.changes.setMaxListeners(0);
+  const maxLongPolls = opts.maxLongPolls ?? MAX_LONG_POLLS;
+  let longPolls = 0;
 
   const context = async (caller: HeadCaller): Promise<HeadContext | Refusal> => {
     const namespace = caller.pod.metadata?.namespace ?? "";
@@ -299,13 +313,21 @@ export function createHeadCalls(opts: HeadCallsOptions): HeadCalls {
       let body: HeadResponse;
       try {
         body = await read();
+        if (!differs(body) && query.waitSeconds > 0 && !gone.aborted && longPolls >= maxLongPolls) {
+          metrics.headPollDeferred();
+          return { status: 200, body: { ...body, pollAfterSeconds: POLL_LATER_SECONDS } };
+        }
         if (!differs(body) && query.waitSeconds > 0 && !gone.aborted) {
+          longPolls++;
+          metrics.longPolls(longPolls);
           await new Promise<void>((resolve) => {
             const key = `${namespace}/${caller.statefulSet.name}`;
             const done = () => {
               clearTimeout(timer);
               opts.changes.off(key, done);
               gone.removeEventListener("abort", done);
+              longPolls--;
+              metrics.longPolls(longPolls);
               resolve();
             };
             const timer = setTimeout(done, query.waitSeconds * 1000);

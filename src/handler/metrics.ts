@@ -30,6 +30,10 @@ export interface HandlerMetrics {
   headConflict(): void;
   /** POST /v1/proposals, POST /v1/holds, GET /v1/head by outcome; "head": refused by the head's rules. */
   headRequest(call: "proposal" | "hold" | "head", outcome: "answered" | "refused", reason: string): void;
+  /** GET /v1/head long-polls held now. */
+  longPolls(held: number): void;
+  /** A GET /v1/head answered at once because MAX_LONG_POLLS were held. */
+  headPollDeferred(): void;
 }
 
 export function handlerMetrics(registry: Registry, cachedPods: () => number): HandlerMetrics {
@@ -91,6 +95,16 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
     labelNames: ["call", "outcome", "reason"] as const,
     registers: [registry],
   });
+  const longPolls = new Gauge({
+    name: "coordinator_ha_handler_head_long_polls",
+    help: "GET /v1/head long-polls held open now (one per sidecar that follows its StatefulSet's head).",
+    registers: [registry],
+  });
+  const deferredPolls = new Counter({
+    name: "coordinator_ha_handler_head_polls_deferred_total",
+    help: "GET /v1/head answered at once with pollAfterSeconds, because the replica held its maximum of long-polls.",
+    registers: [registry],
+  });
   new Gauge({
     name: "coordinator_ha_handler_cached_pods",
     help: "Selected pods in the handler's watch cache.",
@@ -125,5 +139,7 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
     staleTime: (seconds) => staleTime.observe(seconds),
     headConflict: () => headConflicts.inc(),
     headRequest: (call, outcome, reason) => headRequests.inc({ call, outcome, reason }),
+    longPolls: (held) => longPolls.set(held),
+    headPollDeferred: () => deferredPolls.inc(),
   };
 }

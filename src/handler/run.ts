@@ -22,7 +22,7 @@ import { handlerMetrics } from "./metrics.ts";
 import { registerPodGauges } from "./pod-gauges.ts";
 import { createHandlerApp } from "./server.ts";
 import { createHandlerService, handlerTokenVerifier } from "./service.ts";
-import { API_LIMITS } from "../http/limits.ts";
+import { HANDLER_LIMITS } from "../http/limits.ts";
 
 export interface RunningHandler {
   /** The port actually bound (config.port may be 0). */
@@ -156,7 +156,7 @@ export async function startHandler(config: HandlerConfig, logger: Logger): Promi
     keyFile: config.tlsKeyFile,
     handler: app,
     logger,
-    limits: API_LIMITS,
+    limits: HANDLER_LIMITS,
   }).catch((err: unknown) => {
     cache.stop();
     heads.stop();

@@ -34,6 +34,16 @@ export const API_LIMITS: ServerLimits = {
 };
 
 /**
+ * The handler: as API_LIMITS, with room for one long-poll per sidecar it serves
+ * (MAX_LONG_POLLS, src/handler/head-calls.ts) and 256 connections besides for confirmations,
+ * peers and holds. At about 85 KiB per held TLS connection, a full replica holds some 65 MiB.
+ */
+export const HANDLER_LIMITS: ServerLimits = {
+  ...API_LIMITS,
+  maxConnections: 768,
+};
+
+/**
  * The webhook: the apiserver sends up to 3 MiB and gives up after at most 30 s itself, and
  * reuses its connections for many reviews, so idle ones stay longer than the apiserver's own
  * idle timeout would suggest racing with (a close just as it sends a review fails that review).

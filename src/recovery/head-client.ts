@@ -28,7 +28,8 @@ export interface Head {
 }
 
 export type HeadAnswer =
-  | { kind: "head"; head: Head }
+  /** `pollAfterMs`: the handler held too many long-polls and answered at once; ask again then. */
+  | { kind: "head"; head: Head; pollAfterMs?: number }
   | { kind: "unsupported"; reason: string }
   | { kind: "unknown"; reason: string };
 
@@ -59,6 +60,8 @@ export type HandlerCall = (
 ) => Promise<JsonResponse>;
 
 const CERT_SHA256 = /^[0-9a-f]{64}$/;
+/** A handler's pollAfterSeconds is capped here: a sidecar never waits longer for the head. */
+const MAX_POLL_AFTER_SECONDS = 60;
 
 /**
  * `longPoll` makes the GET /v1/head calls: the sidecar gives it a keep-alive connection, since a
@@ -91,9 +94,11 @@ export function headClient(call: HandlerCall, longPoll: HandlerCall = call): Hea
       if (res.status !== 200)
         return { kind: "unknown", reason: `handler answered ${res.status}: ${errorOf(res.body)}` };
       const head = parseHead(res.body);
-      return head
-        ? { kind: "head", head }
-        : { kind: "unknown", reason: "handler answered 200 with a malformed head" };
+      if (!head) return { kind: "unknown", reason: "handler answered 200 with a malformed head" };
+      const after = isObject(res.body) ? res.body["pollAfterSeconds"] : undefined;
+      return typeof after === "number" && Number.isInteger(after) && after > 0
+        ? { kind: "head", head, pollAfterMs: Math.min(after, MAX_POLL_AFTER_SECONDS) * 1000 }
+        : { kind: "head", head };
     },
     async propose(digest, parent, certSha256) {
       const res = await attempt(call, "POST", "/v1/proposals", { digest, parent, certSha256 });

@@ -313,6 +313,8 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
           // A head that calls for more (a fetch that failed, a proposal to hold) is followed by
           // the local loop's closer looks from now on.
           if (!(await step())) looks.wake();
+          // A busy handler answered at once instead of holding the poll: ask again later.
+          if (answer.pollAfterMs) await sleep(answer.pollAfterMs, undefined, { signal });
         }
       })();
       await Promise.all([local, remote]);
@@ -424,6 +426,8 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
       }
       seen = true;
       known = now;
+      // A busy handler did not hold the poll: a commit waiting for its quorum asks every second.
+      if (answer.pollAfterMs) await sleep(Math.min(answer.pollAfterMs, timings.retryMs));
     }
   }
 }

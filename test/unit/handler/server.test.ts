@@ -127,7 +127,7 @@ beforeAll(async () => {
 });
 
 /** A handler on the in-memory cluster; `namespaces` as its --namespace (undefined: all). */
-async function startServer(logger: Logger, namespaces?: string[]): Promise<TlsServer> {
+async function startServer(logger: Logger, namespaces?: string[], maxLongPolls?: number): Promise<TlsServer> {
   const registry = createRegistry();
   const metrics = handlerMetrics(registry, () => cluster.cache.size());
   const service = createHandlerService({
@@ -149,6 +149,7 @@ async function startServer(logger: Logger, namespaces?: string[]): Promise<TlsSe
       changes: headChanges,
       metrics,
       logger,
+      ...(maxLongPolls !== undefined && { maxLongPolls }),
     }),
     metrics,
     logger,
@@ -904,6 +905,36 @@ describe("the head: POST /v1/proposals, POST /v1/holds, GET /v1/head", () => {
     const woke = await waiting;
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(woke).toMatchObject({ status: 200, json: { proposal: { digest: NEW, by: "coordinator-1" } } });
+  });
+
+  it("holds at most maxLongPolls long-polls; past them it answers at once and says when to ask again", async () => {
+    const logger = pino({ level: "silent" });
+    const busy = await startServer(logger, undefined, 1);
+    try {
+      const path = `/v1/head?known=${DIGEST}&proposal=&waitSeconds=20`;
+      const held = send("GET", path, { token: await tokenFor(2), to: busy });
+      await new Promise((r) => setTimeout(r, 200));
+      const started = Date.now();
+      const deferred = await send("GET", path, { token: await tokenFor(1), to: busy });
+      expect(Date.now() - started).toBeLessThan(5000);
+      expect(deferred).toMatchObject({
+        status: 200,
+        json: { committed: { digest: DIGEST }, proposal: null, pollAfterSeconds: 10 },
+      });
+      const text = String((await send("GET", "/metrics", { to: busy })).json["text"]);
+      expect(text).toMatch(/coordinator_ha_handler_head_long_polls 1\b/);
+      expect(text).toMatch(/coordinator_ha_handler_head_polls_deferred_total 1\b/);
+      // The held one is answered on the next change, without pollAfterSeconds.
+      await propose(1, { digest: NEW, parent: DIGEST, certSha256: CERT });
+      headChanges.changed("default", "coordinator");
+      const woke = await held;
+      expect(woke.json).toMatchObject({ proposal: { digest: NEW } });
+      expect(woke.json["pollAfterSeconds"]).toBeUndefined();
+      const after = String((await send("GET", "/metrics", { to: busy })).json["text"]);
+      expect(after).toMatch(/coordinator_ha_handler_head_long_polls 0\b/);
+    } finally {
+      await busy.close();
+    }
   });
 
   it("shows a head that no existing pod holds as none: every instance was gone (rule L)", async () => {

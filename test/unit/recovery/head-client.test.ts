@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseHead } from "../../../src/recovery/head-client.ts";
+import { headClient, parseHead } from "../../../src/recovery/head-client.ts";
 
 const A = `sha256:${"a".repeat(64)}`;
 const B = `sha256:${"b".repeat(64)}`;
@@ -38,5 +38,26 @@ describe("parseHead (GET /v1/head)", () => {
     ["a proposal with a bad parent", { committed: null, proposal: { ...proposal, parent: "x" } }],
   ])("refuses %s", (_name, body) => {
     expect(parseHead(body)).toBeUndefined();
+  });
+});
+
+describe("headClient.head", () => {
+  const answering = (body: unknown) => headClient(async () => ({ status: 200, body }));
+  it.each([
+    ["no pollAfterSeconds", {}, undefined],
+    ["pollAfterSeconds 10", { pollAfterSeconds: 10 }, 10_000],
+    ["a pollAfterSeconds past the cap of 60", { pollAfterSeconds: 3600 }, 60_000],
+    ["a pollAfterSeconds that is no whole positive number", { pollAfterSeconds: -1 }, undefined],
+    ["a pollAfterSeconds of another type", { pollAfterSeconds: "10" }, undefined],
+  ])("reads %s", async (_name, extra, pollAfterMs) => {
+    const answer = await answering({ committed: { digest: A }, proposal: null, ...extra }).head(
+      undefined,
+      25,
+    );
+    expect(answer).toEqual({
+      kind: "head",
+      head: { committed: A, proposal: null },
+      ...(pollAfterMs !== undefined && { pollAfterMs }),
+    });
   });
 });

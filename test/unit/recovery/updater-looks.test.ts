@@ -78,4 +78,50 @@ describe("the updater's looks", () => {
     updater.saw(live);
     await vi.waitFor(() => expect(proposed).toEqual([{ digest: live, parent: bundleDigest(old) }]));
   });
+
+  it("asks a busy handler for the head again only after its pollAfterMs, not at once", async () => {
+    const old = bundle("old");
+    await writeBundle(dir, old);
+    let asked = 0;
+    const head: HeadClient = {
+      // A handler that holds no long-poll: it answers at once, and says when to ask again.
+      head: async () => {
+        asked++;
+        return { kind: "head", head: { committed: bundleDigest(old), proposal: null }, pollAfterMs: 60_000 };
+      },
+      propose: async () => ({ kind: "pending" }),
+      hold: async () => ({ kind: "held", committed: false }),
+    };
+    const updater = createUpdater(
+      {
+        self: "coordinator-0",
+        dir,
+        certSha256: "f".repeat(64),
+        head,
+        peers: async () => ({ kind: "peers", peers: [] }),
+        fetch: async () => {
+          throw new Error("no peers in this test");
+        },
+        logger: pino({ level: "silent" }),
+      },
+      {
+        waitSeconds: 25,
+        pollMs: 60_000,
+        idlePollMs: 60_000,
+        retryMs: 10,
+        unsupportedRetryMs: 10,
+        commitTimeoutMs: 2000,
+      },
+    );
+    // Its own controller: the file's is aborted after the first test.
+    const running = new AbortController();
+    void updater.run(running.signal);
+    try {
+      await vi.waitFor(() => expect(asked).toBe(1));
+      await sleep(300);
+      expect(asked).toBe(1);
+    } finally {
+      running.abort();
+    }
+  });
 });

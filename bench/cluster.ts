@@ -47,12 +47,26 @@ const POINTS = [
   "created",
   "scheduled",
   "sidecarStarted",
+  "sidecarListening",
+  "stateWritten",
+  "startupPassed",
   "sidecarReady",
   "appStarted",
   "appReady",
+  "confirmed",
   "gateTrue",
   "ready",
 ] as const;
+/**
+ * The points that only the sidecar's own log has (its line's time; every process here shares
+ * one clock): coordinator-ha's pods only.
+ */
+const SIDECAR_LOG_POINTS: Partial<Record<Point, string>> = {
+  sidecarListening: "recovery sidecar listening",
+  stateWritten: "wrote the state recovered from a peer",
+  startupPassed: "startup passed: the app may start",
+  confirmed: "confirmed to the handler: the app holds the state",
+};
 type Point = (typeof POINTS)[number];
 type Timeline = Partial<Record<Point, number>> & { pod: string; uid: string };
 
@@ -129,6 +143,7 @@ async function runSystem(round: number, system: System): Promise<Run[]> {
       await waitReplicas(env, replicas, replicas, gone === "rollout" ? { rolloutFrom: before } : gone);
       const wallMs = Date.now() - t0;
       const pods = timelines.stop();
+      if (system === "coordinator-ha") await addSidecarLogPoints(core, env.namespace, pods, t0);
       const report = await probe.stop();
       results.push({
         round,
@@ -288,6 +303,27 @@ async function watchPods(kc: KubeConfig, namespace: string, t0: number) {
   };
 }
 
+/** Adds SIDECAR_LOG_POINTS to each pod's timeline from its sidecar's log (the pod as it is now). */
+async function addSidecarLogPoints(core: CoreV1Api, namespace: string, pods: Timeline[], t0: number) {
+  for (const t of pods) {
+    try {
+      const pod = await core.readNamespacedPod({ namespace, name: t.pod });
+      if (pod.metadata?.uid !== t.uid) continue;
+      const text = await core.readNamespacedPodLog({ namespace, name: t.pod, container: SIDECAR_NAME });
+      for (const line of text.split("\n")) {
+        if (!line.startsWith("{")) continue;
+        const entry = JSON.parse(line) as { time?: number; msg?: string };
+        for (const [point, msg] of Object.entries(SIDECAR_LOG_POINTS) as [Point, string][]) {
+          if (entry.msg === msg && entry.time !== undefined && t[point] === undefined)
+            t[point] = entry.time - t0;
+        }
+      }
+    } catch (err) {
+      log(`no sidecar log of ${t.pod}: ${(err as Error).message}`);
+    }
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0
@@ -345,4 +381,38 @@ function report(): void {
     }
   }
   for (const m of misses) console.log(`goal missed: ${m}`);
+  if (misses.length > 0) breakdown();
+}
+
+/**
+ * Why: the median time of each point since the pod was created, per system (every scenario's
+ * new pods), and what lies between two points.
+ */
+function breakdown(): void {
+  const why: Partial<Record<Point, string>> = {
+    scheduled: "the scheduler",
+    sidecarStarted: "the kubelet: sandbox, network, image, runc (the floor's app starts here)",
+    sidecarListening: "Node starts the sidecar and loads its modules",
+    stateWritten: "the sidecar asks the handler for peers and fetches the state (TLS, JWE)",
+    startupPassed: "the sidecar checks and writes it; startup passes",
+    sidecarReady: "the kubelet's next startup probe (every 1 s) and its status write",
+    appStarted: "the kubelet's next pod sync (it waits for the PLEG's relist, every 1 s), then runc",
+    appReady: "the app's own startup and readiness probes (the chart's delays)",
+    confirmed: "the sidecar sees the app ready and confirms",
+    gateTrue: "the handler records it and writes the gate",
+    ready: "the kubelet recomputes Ready with the gate at its next pod sync (PLEG, up to 1 s)",
+  };
+  console.log("\nmedian ms since created, over every scenario's new pods:");
+  console.log(`${"point".padEnd(18)}${SYSTEMS.map((s) => s.padStart(16)).join("")}  what comes before it`);
+  for (const point of POINTS) {
+    const cells = SYSTEMS.map((system) => {
+      const at = runs
+        .filter((r) => r.system === system)
+        .flatMap((r) => r.pods)
+        .filter((p) => p[point] !== undefined && p.created !== undefined)
+        .map((p) => p[point]! - p.created!);
+      return at.length ? String(Math.round(median(at))) : "-";
+    });
+    console.log(`${point.padEnd(18)}${cells.map((c) => c.padStart(16)).join("")}  ${why[point] ?? ""}`);
+  }
 }

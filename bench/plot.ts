@@ -14,7 +14,20 @@ interface Results {
   runs: { round: number; system: string; scenario: string; pods: PodTimeline[] }[];
 }
 
-const COLORS = ["#9e9e9e", "#90caf9", "#1e88e5", "#a5d6a7", "#43a047", "#ffb74d", "#e53935", "#000000"];
+const COLORS = [
+  "#9e9e9e",
+  "#90caf9",
+  "#1e88e5",
+  "#ce93d8",
+  "#8e24aa",
+  "#80deea",
+  "#00897b",
+  "#a5d6a7",
+  "#43a047",
+  "#fff176",
+  "#ffb74d",
+  "#e53935",
+];
 const ROW = 14;
 const PANEL = 420;
 const LEFT = 210;
@@ -74,7 +87,7 @@ export function timelineSvg(results: Results): string {
   });
   // The legend: the color of a segment is that of the point it ends at; ticks mark each point.
   results.points.forEach((point, k) => {
-    const x = 10 + k * 120;
+    const x = 10 + k * 110;
     out.push(
       `<rect x="${x}" y="${height - 18}" width="10" height="10" fill="${COLORS[k % COLORS.length]}"/>`,
     );

@@ -9,7 +9,7 @@ import { installWorkflow, type Workflow } from "../e2e/harness.ts";
 import { eventually } from "../kube.ts";
 import { set } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
-import { restartComponent, type Component } from "./control-plane.ts";
+import { logTail, restartComponent, type Component } from "./control-plane.ts";
 import { checkSettled, sampleInvariants, formatSamples } from "./invariants.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
@@ -71,7 +71,21 @@ describe.each<Component>(["kube-apiserver", "etcd"])("fault: %s restarted during
           ? `; restarted meanwhile: ${restart.restartedOthers.join(", ")}`
           : ""),
     );
-    await w.sh.run("kubectl rollout status statefulset/coordinator -w --timeout=5m", { timeoutMs: 320_000 });
+    try {
+      await w.sh.run("kubectl rollout status statefulset/coordinator -w --timeout=5m", {
+        timeoutMs: 320_000,
+      });
+    } catch (err) {
+      // What stopped the rollout, from the components that place and start pods.
+      await w.sh.run("kubectl get pods -o wide", { check: false });
+      for (const name of ["kube-scheduler", "kube-controller-manager"]) {
+        console.log(`${name}, last lines:\n${logTail(name)}`);
+      }
+      throw err;
+    } finally {
+      const again = await restart.stopSupervising();
+      if (again.length > 0) console.log(`started again during the test: ${again.join(", ")}`);
+    }
     await sleep(2000);
     const report = await probe.stop();
     const sampled = await sampler.stop();

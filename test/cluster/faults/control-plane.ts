@@ -2,6 +2,7 @@
 // crash does: the running process (found through the launcher's pid file) is stopped, stays down
 // for a while, and is started again with its exact command line; the pid file then names the new
 // process, so that `cluster:down` stops it as usual.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
@@ -23,6 +24,24 @@ export interface Restart {
   downMs: number;
   /** Other control-plane components that exited meanwhile and were started again. */
   restartedOthers: string[];
+  /**
+   * Ends the supervision of the other components, which goes on after the restart (one may
+   * exit later, once its watches give up); returns every component it started again.
+   */
+  stopSupervising(): Promise<string[]>;
+}
+
+/** The last lines of a control-plane component's log, for a failed test's output. */
+export function logTail(name: string, lines = 30): string {
+  try {
+    return readFileSync(join(paths.logs, `${name}.log`), "utf8")
+      .trimEnd()
+      .split("\n")
+      .slice(-lines)
+      .join("\n");
+  } catch (err) {
+    return `(no log: ${(err as Error).message})`;
+  }
 }
 
 export async function restartComponent(
@@ -51,17 +70,40 @@ export async function restartComponent(
         : undefined,
     { timeoutMs: 120_000, intervalMs: 500 },
   );
-  const restartedOthers: string[] = [];
-  for (const other of others) {
-    if (runningComponent(other.name)) continue;
-    const [cmd, ...rest] = other.cmdline;
-    await spawnDetached(other.name, cmd!, rest, join(paths.logs, `${other.name}.log`));
-    restartedOthers.push(other.name);
-  }
-  if (restartedOthers.length > 0) {
-    console.log(
-      `exited during the ${component} restart, started again as a supervisor would: ${restartedOthers.join(", ")}`,
-    );
-  }
-  return { component, downMs: Date.now() - stoppedAt, restartedOthers };
+  const downMs = Date.now() - stoppedAt;
+  const started: string[] = [];
+  const superviseOnce = async () => {
+    const now: string[] = [];
+    for (const other of others) {
+      if (runningComponent(other.name)) continue;
+      const [cmd, ...rest] = other.cmdline;
+      console.log(`${other.name} exited; its last lines:\n${logTail(other.name, 15)}`);
+      // Appended, so that the exit's lines stay in the log.
+      await spawnDetached(other.name, cmd!, rest, join(paths.logs, `${other.name}.log`));
+      now.push(other.name);
+    }
+    if (now.length > 0) {
+      console.log(`started again after the ${component} restart, as a supervisor would: ${now.join(", ")}`);
+    }
+    started.push(...now);
+    return now;
+  };
+  const restartedOthers = await superviseOnce();
+  let supervising = true;
+  const loop = (async () => {
+    while (supervising) {
+      await sleep(2000);
+      if (supervising) await superviseOnce();
+    }
+  })();
+  return {
+    component,
+    downMs,
+    restartedOthers,
+    stopSupervising: async () => {
+      supervising = false;
+      await loop;
+      return started;
+    },
+  };
 }

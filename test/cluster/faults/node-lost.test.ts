@@ -20,6 +20,7 @@ import { runningComponent, spawnDetached } from "../launcher/processes.ts";
 import { eventually } from "../kube.ts";
 import { condition, isReady, parseState } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
+import { logTail } from "./control-plane.ts";
 import { setOwnedAndScaleToThree } from "./owned-start.ts";
 import { checkSettled, committedHistory, sampleInvariants, formatSamples } from "./invariants.ts";
 
@@ -65,6 +66,7 @@ describe("fault: a worker node lost (kubelet and containerd killed) and back", (
   let publicKey: string;
   let keyFile: string;
   const killed: Killed[] = [];
+  const restarted: Killed[] = [];
 
   const diagnose = async () => {
     const run = (line: string) => w.sh.run(line, { check: false, timeoutMs: 30_000 });
@@ -72,6 +74,12 @@ describe("fault: a worker node lost (kubelet and containerd killed) and back", (
     await run("kubectl get pods -o wide");
     await run("kubectl get statehead coordinator -o yaml");
     await run(`kubectl -n ${w.system} get pods -o wide`);
+    // Why a node did not come back: its kubelet's and containerd's own words.
+    for (const k of restarted) {
+      console.log(
+        `${k.name} ${runningComponent(k.name) ? "running" : "not running"}; last lines:\n${logTail(k.name)}`,
+      );
+    }
   };
   beforeEach(({ onTestFailed }) => onTestFailed(diagnose));
 
@@ -139,7 +147,10 @@ describe("fault: a worker node lost (kubelet and containerd killed) and back", (
     await sleep(5000);
 
     const backAt = Date.now();
-    for (const k of killed.splice(0)) await restart(k);
+    for (const k of killed.splice(0)) {
+      await restart(k);
+      restarted.push(k);
+    }
     console.log(`${node} back: ${LOST.join(" and ")} started again`);
     await eventually(
       `${node} Ready`,

@@ -80,6 +80,14 @@ const summary = (values: number[]) => ({
 type Summary = ReturnType<typeof summary>;
 const ms = (s: Summary) => `${s.p50.toFixed(1)} / ${s.p99.toFixed(1)}`;
 
+/** V8's heap in use (prom-client's nodejs_heap_size_used_bytes): RSS also counts what V8 has not given back. */
+async function heapUsedOf(handler: HandlerProcess): Promise<number | undefined> {
+  const reply = await handler.call("GET", "/metrics").catch(() => undefined);
+  const text = typeof reply?.body["text"] === "string" ? reply.body["text"] : "";
+  const match = /^nodejs_heap_size_used_bytes (\S+)$/m.exec(text);
+  return match ? Number(match[1]) / 2 ** 20 : undefined;
+}
+
 function rssOf(pid: number): { rssMiB: number; anonMiB: number } {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
@@ -222,6 +230,10 @@ interface Phase {
   confirmations: { pod: string; ms: number }[];
   handlerRssMiB: number;
   handlerAnonMiB: number;
+  /** V8's heap in use when the RSS was sampled (RSS also holds what V8 has not given back). */
+  handlerHeapUsedMiB: number | undefined;
+  /** GET /v1/peers calls that failed: after how long, and why. */
+  peersFailed: string[];
   /** POST /v1/recovered until its 200, ms. */
   confirm: Summary;
   /** POST /v1/recovered until this process's watch saw the gate True, ms. */
@@ -330,18 +342,37 @@ async function phase(
     );
     await sleep(5000);
     const memory = await sampleMemory(handler.pid);
-    log(`${count} pods: handler RSS ${memory.rssMiB.toFixed(1)} MiB; asking for peers`);
 
+    const heapUsedMiB = await heapUsedOf(handler);
+    log(
+      `${count} pods: handler RSS ${memory.rssMiB.toFixed(1)} MiB (V8 heap in use ${heapUsedMiB?.toFixed(1) ?? "?"} MiB); asking for peers`,
+    );
     const peers: number[] = [];
     let peersListed = 0;
+    const peersFailed: string[] = [];
     const asker = await env.tokenFor(await env.getPod("coordinator-1"));
     for (let i = 0; i < PEER_CALLS; i++) {
       const started = performance.now();
-      const reply = await handler.call("GET", "/v1/peers", asker);
-      peers.push(performance.now() - started);
-      if (reply.status !== 200)
-        throw new Error(`GET /v1/peers: ${reply.status} ${JSON.stringify(reply.body)}`);
-      peersListed = (reply.body["peers"] as unknown[]).length;
+      try {
+        const reply = await handler.call("GET", "/v1/peers", asker);
+        if (reply.status !== 200) throw new Error(`${reply.status} ${JSON.stringify(reply.body)}`);
+        peers.push(performance.now() - started);
+        peersListed = (reply.body["peers"] as unknown[]).length;
+      } catch (err) {
+        // Counted and shown, not fatal: a failed call is a figure of this benchmark too.
+        peersFailed.push(`${((performance.now() - started) / 1000).toFixed(1)} s: ${(err as Error).message}`);
+      }
+    }
+    if (peersFailed.length > 0) {
+      log(
+        `${count} pods: ${peersFailed.length} of ${PEER_CALLS} GET /v1/peers failed, the first after ${peersFailed[0]}`,
+      );
+      log(
+        `the handler's last lines:\n${handler.logs
+          .slice(-8)
+          .map((l) => JSON.stringify(l))
+          .join("\n")}`,
+      );
     }
 
     log(`${count} pods: ${sampled.length} app restarts, one at a time`);
@@ -360,6 +391,8 @@ async function phase(
       confirmedPods: confirmed.length,
       confirmations,
       handlerRssMiB: memory.rssMiB,
+      handlerHeapUsedMiB: heapUsedMiB,
+      peersFailed,
       handlerAnonMiB: memory.anonMiB,
       confirm: summary(confirm),
       confirmSeen: summary(confirmSeen),

@@ -37,6 +37,17 @@ export function kubeNamespacedPodListWatch(
   );
 }
 
+/**
+ * The cache keeps every selected pod for as long as it exists, and nothing of the handler reads
+ * `metadata.managedFields` (server-side apply's bookkeeping, often half of a pod's JSON and
+ * about two thirds of its size in memory): it is dropped as each pod arrives, as client-go's
+ * informers do with TransformStripManagedFields.
+ */
+export function withoutManagedFields<T extends { metadata?: { managedFields?: unknown } }>(obj: T): T {
+  if (obj.metadata?.managedFields !== undefined) delete obj.metadata.managedFields;
+  return obj;
+}
+
 function listWatch(
   kc: KubeConfig,
   watchPath: string,
@@ -48,13 +59,16 @@ function listWatch(
   return {
     async list() {
       const pods = await list(api);
-      return { items: pods.items, resourceVersion: pods.metadata?.resourceVersion ?? "" };
+      return {
+        items: pods.items.map(withoutManagedFields),
+        resourceVersion: pods.metadata?.resourceVersion ?? "",
+      };
     },
     async watch(resourceVersion, onEvent, onDone) {
       const controller = await watcher.watch(
         watchPath,
         { labelSelector, resourceVersion, allowWatchBookmarks: true, timeoutSeconds: WATCH_SECONDS },
-        (type: string, object: V1Pod) => onEvent({ type, object }),
+        (type: string, object: V1Pod) => onEvent({ type, object: withoutManagedFields(object) }),
         onDone,
       );
       return () => controller.abort();

@@ -6,7 +6,8 @@
 // Errors are shaped like body-parser's ({status, type, limit}) so that bodyReadProblem in
 // errors.ts turns them into the answer, and every one closes the connection: a client that
 // is told no stops costing us here, instead of having the rest of its body read and dropped.
-import type { RequestHandler, Response } from "express";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { RequestHandler } from "express";
 
 interface BodyError extends Error {
   status: number;
@@ -16,10 +17,27 @@ interface BodyError extends Error {
 
 export function rawBody(limit: number): RequestHandler {
   return (req, res, next) => {
-    const fail = (status: number, type: string, message: string) => {
-      closeAfterAnswer(res);
-      next(Object.assign(new Error(message), { status, type, limit }) as BodyError);
-    };
+    readRawBody(req, limit).then(
+      (body) => {
+        req.body = body;
+        next();
+      },
+      (err: unknown) => {
+        closeAfterAnswer(res);
+        next(err);
+      },
+    );
+  };
+}
+
+/**
+ * The body of `req`, at most `limit` bytes; rejects with a BodyError (415, 413, 400) that
+ * bodyReadProblem (errors.ts) turns into the answer. The caller closes the connection with it.
+ */
+export function readRawBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const fail = (status: number, type: string, message: string) =>
+      reject(Object.assign(new Error(message), { status, type, limit }) as BodyError);
     const encoding = (req.headers["content-encoding"] ?? "identity").trim().toLowerCase();
     if (encoding !== "identity") {
       fail(
@@ -50,8 +68,7 @@ export function rawBody(limit: number): RequestHandler {
         fail(err.status, err.type, err.message);
         return;
       }
-      req.body = Buffer.concat(chunks, size);
-      next();
+      resolve(Buffer.concat(chunks, size));
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -68,10 +85,10 @@ export function rawBody(limit: number): RequestHandler {
     req.on("end", onEnd);
     req.on("error", onError);
     req.on("close", onClose);
-  };
+  });
 }
 
 /** The answer ends the connection: Node then neither reads the rest of the body nor keeps it alive. */
-export function closeAfterAnswer(res: Response): void {
+export function closeAfterAnswer(res: ServerResponse): void {
   if (!res.headersSent) res.setHeader("connection", "close");
 }

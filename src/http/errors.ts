@@ -1,10 +1,11 @@
 // Every error answer of our HTTP servers is `{"error": "..."}` (see src/handler/api.ts,
 // ErrorBody), never express's HTML page, and says what was wrong.
-import type { ErrorRequestHandler, RequestHandler, Response } from "express";
+import type { ServerResponse } from "node:http";
+import type { ErrorRequestHandler, RequestHandler } from "express";
 import type { Logger } from "pino";
 import { sendJson } from "./json.ts";
 
-export function sendError(res: Response, status: number, message: string): void {
+export function sendError(res: ServerResponse, status: number, message: string): void {
   sendJson(res, status, { error: message });
 }
 
@@ -16,18 +17,21 @@ export type Routes = Readonly<Record<string, readonly string[]>>;
  * (RFC 9110 requires it), anything else 404; both say what the server has.
  */
 export function unmatchedRoute(routes: Routes): RequestHandler {
-  const all = Object.entries(routes).flatMap(([path, methods]) => methods.map((m) => `${m} ${path}`));
+  return (req, res) => answerUnmatched(routes, req.method, req.path, res);
+}
+
+/** unmatchedRoute's answer, for a server without express. */
+export function answerUnmatched(routes: Routes, method: string, path: string, res: ServerResponse): void {
+  const all = Object.entries(routes).flatMap(([p, methods]) => methods.map((m) => `${m} ${p}`));
   const listing = all.length > 1 ? `${all.slice(0, -1).join(", ")} and ${all.at(-1)}` : (all[0] ?? "nothing");
-  return (req, res) => {
-    const methods = Object.hasOwn(routes, req.path) ? routes[req.path] : undefined;
-    if (methods) {
-      const allowed = methods.includes("GET") ? [...methods, "HEAD"] : methods;
-      res.setHeader("allow", allowed.join(", "));
-      sendError(res, 405, `${req.method} is not allowed on ${req.path}; this server has ${listing}`);
-      return;
-    }
-    sendError(res, 404, `no route ${req.method} ${req.path}; this server has ${listing}`);
-  };
+  const methods = Object.hasOwn(routes, path) ? routes[path] : undefined;
+  if (methods) {
+    const allowed = methods.includes("GET") ? [...methods, "HEAD"] : methods;
+    res.setHeader("allow", allowed.join(", "));
+    sendError(res, 405, `${method} is not allowed on ${path}; this server has ${listing}`);
+    return;
+  }
+  sendError(res, 404, `no route ${method} ${path}; this server has ${listing}`);
 }
 
 /**

@@ -1,7 +1,8 @@
 // A request listener whose implementation is loaded on the first request. The recovery
-// sidecar's servers use it for their express apps: express costs every Coordinator pod about
-// 13 MB of resident memory (docs/performance.md), and most sidecars serve no request for most
-// of their lives; the first request pays a few milliseconds instead.
+// sidecar's commit API uses it for its express app: express costs every Coordinator pod about
+// 13 MB of resident memory (docs/performance.md), and most apps commit rarely; the first commit
+// pays the load instead. (The peer API is a bare listener: the first pod that recovers from
+// this one should not wait for a module load.)
 import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Logger } from "pino";
 

@@ -15,11 +15,12 @@
 // (before the body is read), then this pod's cheap local checks, then the handler; only a
 // "yes" from the handler opens the body. Every refusal is {"error": …} and a log line with
 // the caller's namespace, name and uid; nothing here throws past the error handler.
-import express, { type NextFunction, type Request, type Response } from "express";
+import type { IncomingMessage, RequestListener, ServerResponse } from "node:http";
 import type { Logger } from "pino";
-import { closeAfterAnswer, rawBody } from "../http/body.ts";
+import { closeAfterAnswer, readRawBody } from "../http/body.ts";
+import { answerUnmatched, bodyReadProblem, sendError } from "../http/errors.ts";
+import { sendJson } from "../http/json.ts";
 import { BusyError, limiter, type Limiter } from "../http/limiter.ts";
-import { errorHandler, unmatchedRoute, sendError } from "../http/errors.ts";
 import { IdentityError, type PodIdentity, type PodTokenVerifier } from "../identity/index.ts";
 import { PEER_TOKEN_AUDIENCE } from "../names.ts";
 import { encodeBundle, digestOf, isDigest, type Bundle } from "../state/bundle.ts";
@@ -59,92 +60,66 @@ export interface PeerApiOptions {
   transfers?: Limiter;
 }
 
-export function peerApi(opts: PeerApiOptions): express.Express {
-  const { logger } = opts;
-  const app = express();
-  const transfers = opts.transfers ?? limiter(MAX_TRANSFERS, TRANSFER_WAIT_MS);
-  app.disable("x-powered-by");
-  app.set("etag", false);
+/** The one route of the peer API. */
+const ROUTES = { "/v1/state": ["POST"] } as const;
 
-  const authenticate = async (req: Request, res: Response, next: NextFunction) => {
-    const header = req.headers.authorization ?? "";
-    const match = /^Bearer ([^\s]+)$/i.exec(header);
-    if (!match) {
-      res.setHeader("www-authenticate", "Bearer");
-      refuse(
-        req,
-        res,
-        401,
-        `expected Authorization: Bearer <pod-bound service-account token, audience ${PEER_TOKEN_AUDIENCE}>`,
-      );
+/**
+ * The peer API as a bare request listener: no express, which would cost every sidecar a few
+ * MiB and the first transfer of each pod a few hundred milliseconds to load (docs/performance.md).
+ */
+export function peerApi(opts: PeerApiOptions): RequestListener {
+  const { logger } = opts;
+  const transfers = opts.transfers ?? limiter(MAX_TRANSFERS, TRANSFER_WAIT_MS);
+
+  return (req, res) => {
+    let path: string;
+    try {
+      path = new URL(req.url ?? "/", "https://peer").pathname;
+    } catch {
+      closeAfterAnswer(res);
+      sendError(res, 400, "the request target is not a path");
       return;
     }
-    let caller: PodIdentity;
-    try {
-      caller = await opts.verifier.verify(match[1]!);
-    } catch (err) {
-      if (err instanceof IdentityError) {
-        refuse(req, res, 401, `token refused: ${err.message}`, { reason: err.reason });
-      } else {
-        logger.error({ err: String(err) }, "cannot verify peer tokens: the issuer's keys are unavailable");
+    serve(req, res, path).catch((err: unknown) => {
+      const problem = bodyReadProblem(err);
+      if (problem) {
+        logger.warn({ method: req.method, path, status: problem.status }, problem.message);
         closeAfterAnswer(res);
-        sendError(res, 503, "cannot verify tokens right now; try again later");
+        if (!res.headersSent) sendError(res, problem.status, problem.message);
+        return;
       }
-      return;
-    }
-    const who = callerFields(caller);
-    const decision = authorizePeer(opts.self, caller);
-    if (!decision.ok) {
-      refuse(req, res, 403, decision.reason, who);
-      return;
-    }
-    let member: MemberCheck;
-    try {
-      member = await opts.checkMember(caller);
-    } catch (err) {
-      member = { kind: "unknown", reason: String(err) };
-    }
-    if (member.kind === "unknown") {
-      // Fail closed: without the handler's yes, nothing is served. The caller tries another
-      // peer, or this one again later.
-      refuse(req, res, 503, "cannot check with the handler whether the caller is a member; try again later", {
-        ...who,
-        handler: member.reason.slice(0, 300),
-      });
-      return;
-    }
-    if (member.kind === "denied") {
-      refuse(req, res, 403, `not a live member of this StatefulSet: ${member.message}`, {
-        ...who,
-        reason: member.reason,
-      });
-      return;
-    }
-    res.locals["caller"] = caller;
-    next();
+      logger.error({ err: String(err), method: req.method, path }, "request failed");
+      if (!res.headersSent) sendError(res, 500, "internal error; see the server log");
+    });
   };
 
-  app.post("/v1/state", authenticate, rawBody(BODY_LIMIT), async (req: Request, res: Response) => {
-    const caller = res.locals["caller"] as PodIdentity;
+  async function serve(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (path !== "/v1/state" || req.method !== "POST") {
+      answerUnmatched(ROUTES, req.method ?? "", path, res);
+      return;
+    }
+    const caller = await authenticate(req, res, path);
+    if (!caller) return;
     const who = callerFields(caller);
+    const raw = await readRawBody(req, BODY_LIMIT);
     let body: unknown;
     try {
-      body = JSON.parse((req.body as Buffer).toString("utf8"));
+      body = JSON.parse(raw.toString("utf8"));
     } catch {
       body = undefined;
     }
     if (typeof body !== "object" || body === null || Array.isArray(body) || !("publicKey" in body)) {
-      refuse(req, res, 400, 'expected a JSON body {"publicKey": <EC P-256 JWK>}', who);
+      refuse(req, res, path, 400, 'expected a JSON body {"publicKey": <EC P-256 JWK>}', who);
       return;
     }
     const unknown = Object.keys(body).filter((k) => k !== "publicKey" && k !== "digest");
     if (unknown.length > 0) {
-      refuse(req, res, 400, `unknown field(s): ${unknown.join(", ").slice(0, 200)}`, who);
+      refuse(req, res, path, 400, `unknown field(s): ${unknown.join(", ").slice(0, 200)}`, who);
       return;
     }
     const wanted = (body as { digest?: unknown }).digest;
     if (wanted !== undefined && !isDigest(wanted)) {
-      refuse(req, res, 400, "digest must be sha256:<64 hex>", who);
+      refuse(req, res, path, 400, "digest must be sha256:<64 hex>", who);
       return;
     }
     let recipient;
@@ -152,7 +127,7 @@ export function peerApi(opts: PeerApiOptions): express.Express {
       recipient = await recipientKey((body as { publicKey: unknown }).publicKey);
     } catch (err) {
       if (!(err instanceof TransferError)) throw err;
-      refuse(req, res, 400, err.message, who);
+      refuse(req, res, path, 400, err.message, who);
       return;
     }
     // One transfer at a time (see src/http/limiter.ts); a caller that waits too long gets 503
@@ -164,6 +139,7 @@ export function peerApi(opts: PeerApiOptions): express.Express {
           refuse(
             req,
             res,
+            path,
             409,
             `this pod holds ${wanted === undefined ? "no state (yet)" : `no state ${wanted}`}`,
             who,
@@ -173,12 +149,12 @@ export function peerApi(opts: PeerApiOptions): express.Express {
         const encoding = encodeBundle(bundle);
         const digest = digestOf(encoding);
         if (wanted !== undefined && digest !== wanted) {
-          refuse(req, res, 409, `this pod holds no state ${wanted}`, who);
+          refuse(req, res, path, 409, `this pod holds no state ${wanted}`, who);
           return;
         }
         const jwe = await sealBundle(encoding, recipient);
         logger.info({ ...who, digest }, "served the state to a peer");
-        res.json({ digest, jwe });
+        sendJson(res, 200, { digest, jwe });
         // The answer is in memory until the caller has read it: the turn ends then (or after
         // a bound, so that a slow reader cannot hold every other peer off).
         await new Promise<void>((resolve) => {
@@ -193,23 +169,93 @@ export function peerApi(opts: PeerApiOptions): express.Express {
       });
     } catch (err) {
       if (!(err instanceof BusyError)) throw err;
-      refuse(req, res, 503, "this pod is serving its state to other peers; try again later", who);
+      refuse(req, res, path, 503, "this pod is serving its state to other peers; try again later", who);
     }
-  });
+  }
 
-  app.use(unmatchedRoute({ "/v1/state": ["POST"] }));
-  app.use(errorHandler(logger));
+  /** The caller, checked: its token, this pod's local rules, then the handler; else answered. */
+  async function authenticate(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+  ): Promise<PodIdentity | undefined> {
+    const header = req.headers.authorization ?? "";
+    const match = /^Bearer ([^\s]+)$/i.exec(header);
+    if (!match) {
+      res.setHeader("www-authenticate", "Bearer");
+      refuse(
+        req,
+        res,
+        path,
+        401,
+        `expected Authorization: Bearer <pod-bound service-account token, audience ${PEER_TOKEN_AUDIENCE}>`,
+      );
+      return undefined;
+    }
+    let caller: PodIdentity;
+    try {
+      caller = await opts.verifier.verify(match[1]!);
+    } catch (err) {
+      if (err instanceof IdentityError) {
+        refuse(req, res, path, 401, `token refused: ${err.message}`, { reason: err.reason });
+      } else {
+        logger.error({ err: String(err) }, "cannot verify peer tokens: the issuer's keys are unavailable");
+        closeAfterAnswer(res);
+        sendError(res, 503, "cannot verify tokens right now; try again later");
+      }
+      return undefined;
+    }
+    const who = callerFields(caller);
+    const decision = authorizePeer(opts.self, caller);
+    if (!decision.ok) {
+      refuse(req, res, path, 403, decision.reason, who);
+      return undefined;
+    }
+    let member: MemberCheck;
+    try {
+      member = await opts.checkMember(caller);
+    } catch (err) {
+      member = { kind: "unknown", reason: String(err) };
+    }
+    if (member.kind === "unknown") {
+      // Fail closed: without the handler's yes, nothing is served. The caller tries another
+      // peer, or this one again later.
+      refuse(
+        req,
+        res,
+        path,
+        503,
+        "cannot check with the handler whether the caller is a member; try again later",
+        { ...who, handler: member.reason.slice(0, 300) },
+      );
+      return undefined;
+    }
+    if (member.kind === "denied") {
+      refuse(req, res, path, 403, `not a live member of this StatefulSet: ${member.message}`, {
+        ...who,
+        reason: member.reason,
+      });
+      return undefined;
+    }
+    return caller;
+  }
 
-  function refuse(req: Request, res: Response, status: number, message: string, fields: object = {}): void {
+  function refuse(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    status: number,
+    message: string,
+    fields: object = {},
+  ): void {
     logger.warn(
-      { ...fields, status, path: req.path, remote: req.socket.remoteAddress },
+      { ...fields, status, path, remote: req.socket.remoteAddress },
       `refused a peer request: ${message}`,
     );
     // A refused caller's body is never read: the connection ends with the answer.
     if (!req.complete) closeAfterAnswer(res);
     sendError(res, status, message);
   }
-  return app;
 }
 
 /** The caller as every log line about a transfer names it. */

@@ -1,6 +1,5 @@
-// The verifier of the peer API's callers, apart from the API itself so that building it
-// (in-cluster-verifier.ts, at startup) does not load the API's express app, which the sidecar
-// loads only on the first peer request (src/http/lazy-listener.ts).
+// The verifier of the peer API's callers, apart from the API itself (peer-api.ts), which the
+// reference Coordinator's own recovery mode serves too with another verifier.
 import { createPodTokenVerifier, type JwksSource, type PodTokenVerifier } from "../identity/index.ts";
 import { PEER_TOKEN_AUDIENCE } from "../names.ts";
 

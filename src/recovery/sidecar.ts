@@ -27,6 +27,7 @@ import {
   type StartupReason,
 } from "./recovery.ts";
 import { sourceOf, writeSourceRecord } from "./source-record.ts";
+import { peerApi } from "./peer-api.ts";
 import { createUpdater, DEFAULT_UPDATER_TIMINGS, type UpdaterTimings } from "./updater.ts";
 import { createWaker } from "./waker.ts";
 
@@ -84,21 +85,18 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   );
   const peerServer = createHttpsServer(
     { cert: cert.certPem, key: cert.keyPem, minVersion: "TLSv1.3", ...serverOptions(API_LIMITS) },
-    // Loaded on the first peer request: most sidecars serve none for most of their lives.
-    lazyListener(async () => {
-      const { peerApi } = await import("./peer-api.ts");
-      return peerApi({
-        self: config.self,
-        verifier: deps.verifier,
-        checkMember: (caller) => handler.peerAccess(caller),
-        readState: async (digest) => {
-          const live = await readBundle(dir);
-          if (digest === undefined || bundleDigest(live) === digest) return live;
-          return updater.staged(digest);
-        },
-        logger,
-      });
-    }, logger),
+    // A bare listener, ready at once: the first pod that recovers from this one is waiting.
+    peerApi({
+      self: config.self,
+      verifier: deps.verifier,
+      checkMember: (caller) => handler.peerAccess(caller),
+      readState: async (digest) => {
+        const live = await readBundle(dir);
+        if (digest === undefined || bundleDigest(live) === digest) return live;
+        return updater.staged(digest);
+      },
+      logger,
+    }),
   );
   // A peer that stalls mid-request must not hold a connection for minutes.
   applyLimits(peerServer, API_LIMITS);

@@ -24,7 +24,7 @@ import { Reason } from "../names.ts";
 import { recoveredCondition, saysTheSame, type DesiredCondition } from "./condition.ts";
 import { isAncestor, memberOf, podHolding } from "./head/rules.ts";
 import { short, type HeadSpec } from "./head/state-head.ts";
-import { selectPeers } from "./peers.ts";
+import { hasPeer } from "./peers.ts";
 import { appRestartCounts, isGated, isTerminating, owningStatefulSet } from "./pod.ts";
 import type { PodEvent } from "./pod-event.ts";
 
@@ -107,7 +107,7 @@ export function reconcilePod(
   if (current && current.reason !== Reason.AwaitingState) return undefined;
   const message = !statefulSet
     ? AWAITING_NOT_STATEFULSET
-    : selectPeers(pod, statefulSet, pods, ownHead).length > 0
+    : hasPeer(pod, statefulSet, pods, ownHead)
       ? AWAITING_PEER
       : AWAITING_NO_PEER;
   const desired: DesiredCondition = { status: "False", reason: Reason.AwaitingState, message };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { V1Pod } from "@kubernetes/client-node";
 import { owningStatefulSet } from "../../../src/handler/pod.ts";
-import { selectPeers } from "../../../src/handler/peers.ts";
+import { hasPeer, selectPeers } from "../../../src/handler/peers.ts";
 import {
   CERT,
   coordinatorPod,
@@ -21,8 +21,12 @@ import {
 /** The head with every pod 0-4 recorded as holding DIGEST. */
 const HEAD = headWith([0, 1, 2, 3, 4].map((n) => memberOf(coordinatorPod(n))));
 
+/** The peers' names; every case also checks that hasPeer says the same as the list. */
 function peersOf(caller: V1Pod, others: V1Pod[], head = HEAD): string[] {
-  return selectPeers(caller, owningStatefulSet(caller)!, [caller, ...others], head).map((p) => p.pod);
+  const pods = [caller, ...others];
+  const names = selectPeers(caller, owningStatefulSet(caller)!, pods, head).map((p) => p.pod);
+  expect(hasPeer(caller, owningStatefulSet(caller)!, pods, head)).toBe(names.length > 0);
+  return names;
 }
 
 describe("selectPeers", () => {

@@ -87,7 +87,7 @@ export function timelineSvg(results: Results): string {
   });
   // The legend: the color of a segment is that of the point it ends at; ticks mark each point.
   results.points.forEach((point, k) => {
-    const x = 10 + k * 110;
+    const x = 10 + k * 155;
     out.push(
       `<rect x="${x}" y="${height - 18}" width="10" height="10" fill="${COLORS[k % COLORS.length]}"/>`,
     );

@@ -2,16 +2,17 @@ import { configDefaults, defineConfig } from "vitest/config";
 
 // The fault suite runs with `npm run test:faults` (CHA_LONG_FAULTS=1). The soak
 // (*.long.test.ts) takes tens of minutes and stays out of `npm test` and CI; the shorter faults
-// join `npm test` once each has had a green run on the local cluster (watch-stall and
-// control-plane-restart have).
+// join `npm test` once they have had green runs on the real node stack (watch-stall,
+// peer-transfer, handler-kill and updates-under-deletions have; docs/reliability.md has each run).
 const longFaults = [
   "test/cluster/faults/**/*.long.test.ts",
+  // Its rollout did not complete after the apiserver's restart in the last run (the scheduler
+  // placed no pod); the test now supervises the control plane and prints why.
   "test/cluster/faults/control-plane-restart.test.ts",
-  "test/cluster/faults/handler-kill.test.ts",
-  "test/cluster/faults/updates-under-deletions.test.ts",
-  // Not yet green on the cluster in its current form (docs/reliability.md has each run).
+  // One green run in its current form.
   "test/cluster/faults/network-cut.test.ts",
-  // Waits out the node controller's grace period (50 s) and the node's return: about 4 minutes.
+  // Waits out the node controller's grace period (50 s) and the node's return: about 4 minutes;
+  // its node did not come back in the last run.
   "test/cluster/faults/node-lost.test.ts",
 ];
 // The dashboard test needs the Prometheus server, whose cold build (about 3 more minutes after

@@ -3,11 +3,10 @@
 // availability probe and the invariant sampler. 0 failed requests, never dark (at least one
 // ready endpoint at all times), every pod on the committed head after, and the memory of every
 // component printed across the run (it must stay flat: a leak shows as a growing row).
-import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { installWorkflow, type Workflow } from "../e2e/harness.ts";
 import { eventually } from "../kube.ts";
-import { set } from "../workflow/coordinator.ts";
+import { isReady, set } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
 import { checkSettled, sampleInvariants, formatSamples } from "./invariants.ts";
 import { formatMemory, sampleMemory, type MemorySample } from "./memory.ts";
@@ -21,6 +20,15 @@ describe("soak: rollout restarts, then random pod deletions", () => {
   let publicKey: string;
   let coordinatorEnv: string;
   const memory: { label: string; sample: MemorySample }[] = [];
+
+  beforeEach(({ onTestFailed }) =>
+    onTestFailed(async () => {
+      const run = (line: string) => w.sh.run(line, { check: false, timeoutMs: 30_000 });
+      await run("kubectl get pods -o wide");
+      await run("kubectl get statehead coordinator -o yaml");
+      await run(`kubectl -n ${w.system} logs deployment/${w.release}-coordinator-ha-handler --tail=40`);
+    }),
+  );
 
   beforeAll(async () => {
     w = await installWorkflow("soak");
@@ -66,12 +74,19 @@ describe("soak: rollout restarts, then random pod deletions", () => {
       const rolloutsDone = Date.now();
       for (let i = 1; i <= DELETIONS; i++) {
         const victim = PODS[Math.floor(Math.random() * PODS.length)]!;
+        const before = (await w.pod(victim)).metadata!.uid;
         await w.sh.run(`kubectl delete pod ${victim} --wait=false`);
-        // The next deletion once all three are Ready again: never two pods down at once.
-        await sleep(1000);
-        await w.sh.run(
-          "kubectl wait statefulset/coordinator --for=jsonpath='{.status.readyReplicas}=3' --timeout=4m",
-          { timeoutMs: 260_000 },
+        // The next deletion once the victim's successor is Ready: never two pods down at once.
+        // (The StatefulSet's readyReplicas still counts the deleted pod for a moment, so waiting
+        // for it to say 3 let the first run of this soak delete the next pod at once, until no
+        // pod held the state.)
+        await eventually(
+          `${victim} replaced and Ready (deletion ${i})`,
+          async () => {
+            const pod = await w.pod(victim).catch(() => undefined);
+            return pod && pod.metadata!.uid !== before && isReady(pod) ? true : undefined;
+          },
+          { timeoutMs: 240_000, intervalMs: 250 },
         );
         if (i % 10 === 0) memory.push({ label: `d${i}`, sample: sampleMemory(w.release, coordinatorEnv) });
       }

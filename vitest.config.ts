@@ -3,9 +3,12 @@ import { configDefaults, defineConfig } from "vitest/config";
 // The fault suite runs with `npm run test:faults` (CHA_LONG_FAULTS=1). The soak
 // (*.long.test.ts) takes tens of minutes and stays out of `npm test` and CI; the shorter faults
 // join `npm test` once they have had green runs on the real node stack (watch-stall,
-// peer-transfer, handler-kill and updates-under-deletions have; docs/reliability.md has each run).
+// peer-transfer and updates-under-deletions have; docs/reliability.md has each run).
 const longFaults = [
   "test/cluster/faults/**/*.long.test.ts",
+  // Green once on the real stack, then one request of 5,154 failed in its scale-up case in a
+  // CI run (not explained; it now prints its failures).
+  "test/cluster/faults/handler-kill.test.ts",
   // Its rollout did not complete after the apiserver's restart in the last run (the scheduler
   // placed no pod); the test now supervises the control plane and prints why.
   "test/cluster/faults/control-plane-restart.test.ts",

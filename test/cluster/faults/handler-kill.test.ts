@@ -112,6 +112,8 @@ describe("fault: every handler replica SIGKILLed", () => {
     const report = await probe.stop();
     const sampled = await sampler.stop();
     console.log(`${formatReport(report)}; ${formatSamples(sampled)}`);
+    for (const f of report.failures.slice(0, 10))
+      console.log(`  failed: ${f.at} ${f.via} ${f.target}: ${f.error}`);
     expect(report.failures).toEqual([]);
     expect(report.minReadyEndpoints).toBeGreaterThanOrEqual(1);
     expect(sampled.violations).toEqual([]);
@@ -137,6 +139,8 @@ describe("fault: every handler replica SIGKILLed", () => {
     const report = await probe.stop();
     const sampled = await sampler.stop();
     console.log(`${formatReport(report)}; ${formatSamples(sampled)}; update exit ${result.code}`);
+    for (const f of report.failures.slice(0, 10))
+      console.log(`  failed: ${f.at} ${f.via} ${f.target}: ${f.error}`);
     expect(report.failures).toEqual([]);
     expect(sampled.violations).toEqual([]);
     if (result.code === 0) {

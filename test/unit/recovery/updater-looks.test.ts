@@ -24,6 +24,31 @@ afterEach(async () => {
 
 const bundle = (content: string) => createBundle([{ path: "state.json", content: Buffer.from(content) }]);
 
+/** An updater of coordinator-0 on `dir` whose own looks never come during a test (60 s apart). */
+function slowUpdater(head: HeadClient) {
+  return createUpdater(
+    {
+      self: "coordinator-0",
+      dir,
+      certSha256: "f".repeat(64),
+      head,
+      peers: async () => ({ kind: "peers", peers: [] }),
+      fetch: async () => {
+        throw new Error("no peers in this test");
+      },
+      logger: pino({ level: "silent" }),
+    },
+    {
+      waitSeconds: 25,
+      pollMs: 60_000,
+      idlePollMs: 60_000,
+      retryMs: 10,
+      unsupportedRetryMs: 10,
+      commitTimeoutMs: 2000,
+    },
+  );
+}
+
 describe("the updater's looks", () => {
   it("finds a write of the app when told of a new digest, not before its own (slow) look", async () => {
     const old = bundle("old");
@@ -42,28 +67,7 @@ describe("the updater's looks", () => {
       },
       hold: async () => ({ kind: "held", committed: false }),
     };
-    const updater = createUpdater(
-      {
-        self: "coordinator-0",
-        dir,
-        certSha256: "f".repeat(64),
-        head,
-        peers: async () => ({ kind: "peers", peers: [] }),
-        fetch: async () => {
-          throw new Error("no peers in this test");
-        },
-        logger: pino({ level: "silent" }),
-      },
-      // The updater's own looks never come during the test.
-      {
-        waitSeconds: 25,
-        pollMs: 60_000,
-        idlePollMs: 60_000,
-        retryMs: 10,
-        unsupportedRetryMs: 10,
-        commitTimeoutMs: 2000,
-      },
-    );
+    const updater = slowUpdater(head);
     void updater.run(abort.signal);
     await vi.waitFor(() => expect(asked).toBe(2));
     updater.saw(bundleDigest(old));
@@ -92,27 +96,7 @@ describe("the updater's looks", () => {
       propose: async () => ({ kind: "pending" }),
       hold: async () => ({ kind: "held", committed: false }),
     };
-    const updater = createUpdater(
-      {
-        self: "coordinator-0",
-        dir,
-        certSha256: "f".repeat(64),
-        head,
-        peers: async () => ({ kind: "peers", peers: [] }),
-        fetch: async () => {
-          throw new Error("no peers in this test");
-        },
-        logger: pino({ level: "silent" }),
-      },
-      {
-        waitSeconds: 25,
-        pollMs: 60_000,
-        idlePollMs: 60_000,
-        retryMs: 10,
-        unsupportedRetryMs: 10,
-        commitTimeoutMs: 2000,
-      },
-    );
+    const updater = slowUpdater(head);
     // Its own controller: the file's is aborted after the first test.
     const running = new AbortController();
     // run() ends with an AbortError from its wait once aborted, as the sidecar expects.

@@ -87,11 +87,17 @@ export async function startProbe(opts: ProbeOptions): Promise<Probe> {
     },
   );
 
+  // Count from the moment the Service serves: the first Ready pod's endpoint reaches the
+  // node's proxy rules a sync after the StatefulSet counts it (kube-proxy batches its syncs),
+  // and a request in that gap is refused by the rule for a Service without endpoints. That gap
+  // is before the fault, not in it.
+  const publicKey = createPublicKey(opts.publicKey);
+  await serving(opts.serviceAddress, publicKey);
+
   let running = true;
   const fail = (via: Failure["via"], target: string, error: string) =>
     failures.push({ at: new Date().toISOString(), via, target, error });
 
-  const publicKey = createPublicKey(opts.publicKey);
   const check = async (via: Failure["via"], target: string) => {
     const error = await call(target, publicKey);
     if (error) fail(via, target, error);
@@ -128,6 +134,20 @@ export async function startProbe(opts: ProbeOptions): Promise<Probe> {
       };
     },
   };
+}
+
+const SERVING_TIMEOUT_MS = 60_000;
+
+/** Waits until a request through the Service is answered with the expected key. */
+async function serving(address: string, publicKey: KeyObject): Promise<void> {
+  const deadline = Date.now() + SERVING_TIMEOUT_MS;
+  for (;;) {
+    const error = await call(address, publicKey);
+    if (!error) return;
+    if (Date.now() > deadline)
+      throw new Error(`the Service ${address} did not serve within ${SERVING_TIMEOUT_MS} ms: ${error}`);
+    await sleep(100);
+  }
 }
 
 /** The addresses of a slice's endpoints that are ready (a missing `ready` means ready). */

@@ -1,4 +1,4 @@
-// npm run bench:handler [-- --pods 1000] [-- --out bench/results/handler-scale.json]
+// npm run bench:handler [-- --pods 1000] [-- --memory-limit 384] [-- --out bench/results/handler-scale.json]
 // The event handler at scale, on the local cluster's real control plane (no nodes needed): the
 // built `coordinator-ha handler` runs as a host process with the least privilege of
 // docs/handler.md (test/cluster/handler/harness.ts), against a gated StatefulSet whose pods no
@@ -25,6 +25,10 @@
 //   this process's watch sees the restart to the moment it sees the condition, p50/p99 over
 //   the confirmed pods taken one at a time (all 10, or the 100 spread over the --pods).
 //
+// With --memory-limit (MiB), the handler runs in a memory cgroup of that size, as the chart's
+// `handler.resources.limits.memory` puts it in a container (Node.js sizes its heap from it), and
+// each phase reports the cgroup's peak usage and the OOM killer's kills.
+//
 // Ready itself is not measured here: without a kubelet nobody recomputes it from the gate (see
 // bench:cluster's timelines for gate True -> Ready). Starts the cluster if none runs, with no
 // nodes, and stops it at the end; the cluster is shared, so run it under the machine's lock.
@@ -38,6 +42,7 @@ import { parseArgs } from "node:util";
 import { PatchStrategy, setHeaderOptions, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
 import { RECOVERED_CONDITION } from "../src/names.ts";
 import { HandlerEnv, type HandlerProcess } from "../test/cluster/handler/harness.ts";
+import { memoryCgroup } from "./memory-cgroup.ts";
 import { kubeConfig } from "../test/cluster/kube.ts";
 import { down, up } from "../test/cluster/launcher/cluster.ts";
 import { listWatch } from "../test/cluster/workflow/list-watch.ts";
@@ -45,12 +50,14 @@ import { listWatch } from "../test/cluster/workflow/list-watch.ts";
 const { values } = parseArgs({
   options: {
     pods: { type: "string", default: "1000" },
+    "memory-limit": { type: "string" },
     out: { type: "string", default: "bench/results/handler-scale.json" },
   },
 });
 const SMALL = 10;
 const LARGE = Number(values.pods);
 if (!Number.isInteger(LARGE) || LARGE <= SMALL) throw new Error(`--pods must be an integer above ${SMALL}`);
+const MEMORY_LIMIT_MIB = values["memory-limit"] === undefined ? undefined : Number(values["memory-limit"]);
 const GOAL_MEMORY_RATIO = 2;
 const GOAL_CONFIRM_RATIO = 2;
 const PEER_CALLS = 200;
@@ -248,6 +255,8 @@ interface Phase {
   eventToCondition: Summary;
   /** The handler's own start: until /readyz is 200, ms. */
   handlerStartMs: number;
+  /** With --memory-limit: the limit, the cgroup's peak usage and the OOM killer's kills. */
+  cgroup?: { limitMiB: number; peakMiB: number; oomKills: number };
 }
 
 /** The pod IP the bench writes: the harness's for the first pods (a pod keeps one IP), then unique ones. */
@@ -281,8 +290,14 @@ async function phase(
       ? names
       : Array.from({ length: EVENT_SAMPLES }, (_, i) => names[Math.floor((i * count) / EVENT_SAMPLES)]!);
   const confirmed = [...new Set([...names.slice(0, SMALL), ...sampled])];
+  const cgroup =
+    MEMORY_LIMIT_MIB === undefined ? undefined : memoryCgroup(`cha-bench-handler-${count}`, MEMORY_LIMIT_MIB);
   const startedAt = performance.now();
-  const handler: HandlerProcess = await env.startHandler({ script: CLI, logLevel: "info" });
+  const handler: HandlerProcess = await env.startHandler({
+    script: CLI,
+    logLevel: "info",
+    wrap: cgroup?.wrap,
+  });
   const handlerStartMs = performance.now() - startedAt;
   try {
     // A fresh handler first writes a condition on every pod it has not seen (AwaitingState):
@@ -386,7 +401,13 @@ async function phase(
       const [from, to] = await withTimeout(`AppRestarted on ${name}`, Promise.all([restarted, closed]));
       eventToCondition.push(to - from);
     }
+    const limited = cgroup && {
+      limitMiB: MEMORY_LIMIT_MIB!,
+      peakMiB: cgroup.peakMiB(),
+      oomKills: cgroup.oomKills(),
+    };
     return {
+      cgroup: limited,
       pods: count,
       confirmedPods: confirmed.length,
       confirmations,
@@ -405,6 +426,13 @@ async function phase(
     };
   } finally {
     await handler.stop();
+    if (cgroup) {
+      // Also when the phase failed: an OOM kill of the handler ends it with a failed call.
+      log(
+        `${count} pods: the handler's cgroup peaked at ${cgroup.peakMiB().toFixed(1)} of ${MEMORY_LIMIT_MIB} MiB, ${cgroup.oomKills()} OOM kills`,
+      );
+      cgroup.remove();
+    }
   }
 }
 
@@ -503,6 +531,13 @@ const verdicts = [
   ).toFixed(1)} ms`,
   `GET /v1/peers p99 ${large.peers.p99.toFixed(1)} ms listing ${large.peersListed} peers (${small.peers.p99.toFixed(1)} ms listing ${small.peersListed})`,
   `pod event -> condition write p50/p99 ${ms(large.eventToCondition)} ms at ${LARGE} pods (${ms(small.eventToCondition)} ms at ${SMALL})`,
+  ...phases.flatMap((p) =>
+    p.cgroup
+      ? [
+          `in a ${p.cgroup.limitMiB} MiB memory cgroup at ${p.pods} pods: peak ${p.cgroup.peakMiB.toFixed(1)} MiB, ${p.cgroup.oomKills} OOM kills`,
+        ]
+      : [],
+  ),
   "Ready is not measured: no kubelet recomputes it here (bench:cluster's timelines have gate True -> Ready)",
 ];
 console.log("");

@@ -230,10 +230,11 @@ export class HandlerEnv {
    * A handler process with the least-privilege kubeconfig; resolves once it is ready.
    * `server`: reach the apiserver at this URL instead (a proxy in between, for a fault test);
    * `script`: the CLI to run (the build's dist/cli.js for a benchmark; default the sources);
-   * `logLevel`: default debug.
+   * `logLevel`: default debug;
+   * `wrap`: turns the command line into the one to run (a benchmark's memory cgroup).
    */
   async startHandler(
-    opts: { server?: string; script?: string; logLevel?: string } = {},
+    opts: { server?: string; script?: string; logLevel?: string; wrap?: (argv: string[]) => string[] } = {},
   ): Promise<HandlerProcess> {
     const logs: Record<string, unknown>[] = [];
     let kubeconfig = this.kubeconfig;
@@ -245,26 +246,27 @@ export class HandlerEnv {
       kubeconfig = join(this.dir, `handler-${this.handlers.length}.kubeconfig`);
       writeFileSync(kubeconfig, JSON.stringify(config));
     }
-    const child: ChildProcess = spawn(
+    const [command, ...args] = (opts.wrap ?? ((argv: string[]) => argv))([
       "node_modules/.bin/node",
-      [
-        opts.script ?? "src/cli.ts",
-        "handler",
-        "--port",
-        "0",
-        "--tls-cert",
-        join(this.dir, "tls.crt"),
-        "--tls-key",
-        join(this.dir, "tls.key"),
-        "--pod-selector",
-        `app.kubernetes.io/name=${this.app}`,
-        "--kubeconfig",
-        kubeconfig,
-        "--log-level",
-        opts.logLevel ?? "debug",
-      ],
-      { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, KUBECONFIG: "" } },
-    );
+      opts.script ?? "src/cli.ts",
+      "handler",
+      "--port",
+      "0",
+      "--tls-cert",
+      join(this.dir, "tls.crt"),
+      "--tls-key",
+      join(this.dir, "tls.key"),
+      "--pod-selector",
+      `app.kubernetes.io/name=${this.app}`,
+      "--kubeconfig",
+      kubeconfig,
+      "--log-level",
+      opts.logLevel ?? "debug",
+    ]);
+    const child: ChildProcess = spawn(command!, args, {
+      stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, KUBECONFIG: "" },
+    });
     const port = await new Promise<number>((resolve, reject) => {
       child.once("exit", (code) => reject(new Error(`the handler exited with ${code}`)));
       createInterface(child.stdout!).on("line", (line) => {

@@ -22,6 +22,15 @@ export const Reason = {
   AwaitingState: "AwaitingState",
 } as const;
 
+/**
+ * Reasons of the handler's Events that are no reason of the condition. The other Events carry
+ * the condition's reason (Reason above).
+ */
+export const EventReason = {
+  /** Warning: peers failed to deliver the state before another one did. */
+  PeerTransferFailed: "PeerTransferFailed",
+} as const;
+
 export const INJECT_ANNOTATION = `${GROUP}/inject`;
 export const STATUS_ANNOTATION = `${GROUP}/status`;
 export const STATUS_INJECTED = "injected";

@@ -37,7 +37,23 @@ export interface RecoveredRequest {
   source: string | null;
   /** SHA-256 (hex) of this sidecar's peer API certificate, so that later peers can pin it. */
   certSha256: string;
+  /**
+   * The peers that failed to deliver this state before `source` did, in the order they were
+   * asked: at most MAX_FAILED_PEERS, each reason 1 to MAX_FAILED_PEER_REASON characters
+   * without control characters. Only with a `source`. The handler records them as a Warning
+   * Event on the pod. Optional: sidecars before it send none.
+   */
+  failedPeers?: FailedPeer[];
 }
+
+/** A peer that failed to deliver the state, and why (the transfer's error message). */
+export interface FailedPeer {
+  pod: string;
+  reason: string;
+}
+
+export const MAX_FAILED_PEERS = 8;
+export const MAX_FAILED_PEER_REASON = 200;
 
 export interface RecoveredResponse {
   /** True when the condition was written, false when it already said the same. */

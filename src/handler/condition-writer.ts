@@ -1,5 +1,5 @@
-// Writes the recovered condition and, when the write went through, records the Event that
-// goes with it. A replica that loses a race (409) records nothing: the winner already did.
+// Writes the recovered condition and, when the write went through, records the Events that
+// go with it. A replica that loses a race (409) records nothing: the winner already did.
 import type { V1Pod } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { PatchResult, PodApi } from "../kube/pods.ts";
@@ -11,7 +11,7 @@ import { eventFor, type PodEvent } from "./pod-event.ts";
 import { conditionPatch } from "./status-patch.ts";
 
 export interface ConditionWriter {
-  write(pod: V1Pod, desired: DesiredCondition, event?: PodEvent): Promise<PatchResult>;
+  write(pod: V1Pod, desired: DesiredCondition, events: readonly PodEvent[]): Promise<PatchResult>;
 }
 
 export interface ConditionWriterOptions {
@@ -26,7 +26,7 @@ export interface ConditionWriterOptions {
 export function conditionWriter(opts: ConditionWriterOptions): ConditionWriter {
   const now = opts.now ?? (() => new Date());
   return {
-    async write(pod, desired, event) {
+    async write(pod, desired, events) {
       const fields = { ...podFields(pod), status: desired.status, reason: desired.reason };
       const { namespace, pod: name } = podFields(pod);
       let result: PatchResult;
@@ -51,7 +51,7 @@ export function conditionWriter(opts: ConditionWriterOptions): ConditionWriter {
         const since = new Date(before.lastTransitionTime).getTime();
         opts.metrics.staleTime(Math.max(0, (now().getTime() - since) / 1000));
       }
-      if (event) {
+      for (const event of events) {
         try {
           await opts.pods.createEvent(namespace, eventFor(pod, event, now(), opts.instance));
         } catch (err) {

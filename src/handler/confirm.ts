@@ -1,6 +1,6 @@
 // What a sidecar's confirmation (POST /v1/recovered) means, given the StatefulSet's head as
 // read live just before the compare-and-swap (store.ts): whether it is accepted, the head to
-// write (the member record), and the condition and Event that follow once that write went
+// write (the member record), and the condition and Events that follow once that write went
 // through. The caller has been checked (caller.ts) and the body validated (request.ts).
 //
 // The head decides the state (rules.ts, C1-C6): only the committed head is confirmed, or, with
@@ -13,7 +13,7 @@
 // caller now confirms. A peer that has gone since (deleted during a rollout before the
 // confirmation arrived) cannot vouch any more; the head's rules alone decide then.
 import type { V1Pod } from "@kubernetes/client-node";
-import { Reason } from "../names.ts";
+import { EventReason, Reason } from "../names.ts";
 import type { RecoveredRequest } from "./api.ts";
 import { recoveredCondition, saysTheSame, type DesiredCondition } from "./condition.ts";
 import { decideConfirm, memberOf, type HeadConfirmDecision, type HeadContext } from "./head/rules.ts";
@@ -30,8 +30,10 @@ export type ConfirmDecision =
       next?: HeadSpec;
       head: HeadConfirmDecision & { kind: "recorded" };
       desired: DesiredCondition;
-      /** Undefined when the condition already says the same. */
-      event?: PodEvent;
+      /** To record once the condition is written; empty when it already says the same. */
+      events: PodEvent[];
+      /** How many failed peers the Warning among `events` names (0: no Warning). */
+      failedPeers: number;
     };
 
 /** `pod` is the caller's pod as the apiserver has it now; `ctx.pods` its StatefulSet's pods. */
@@ -120,17 +122,37 @@ export function decideConfirmation(
           ];
   const desired: DesiredCondition = { status: "True", reason: as, message: text };
   // The Event carries the condition's reason, so that `kubectl describe pod` (which prints
-  // Events but not condition reasons) shows it.
-  const event: PodEvent | undefined = saysTheSame(recoveredCondition(pod), desired)
-    ? undefined
-    : { type: "Normal", reason: as, message: eventText };
+  // Events but not condition reasons) shows it. The Warning goes with it, so that a repeated
+  // confirmation repeats neither.
+  const changes = !saysTheSame(recoveredCondition(pod), desired);
+  const warning = changes ? transferWarning(request) : undefined;
   return {
     kind: "accept",
     head: decision,
     desired,
     ...(decision.next ? { next: decision.next } : {}),
-    ...(event ? { event } : {}),
+    events: changes
+      ? [{ type: "Normal", reason: as, message: eventText }, ...(warning ? [warning] : [])]
+      : [],
+    failedPeers: warning ? (request.failedPeers?.length ?? 0) : 0,
   };
+}
+
+/**
+ * The Warning that names the peers which failed to deliver the state before `source` did, as
+ * the sidecar reports them (the handler cannot check that claim), or undefined for none.
+ */
+function transferWarning(request: RecoveredRequest): PodEvent | undefined {
+  const failed = request.failedPeers ?? [];
+  if (failed.length === 0 || request.source === null) return undefined;
+  const message = [
+    ...failed.map(
+      (p, i) =>
+        `${i === 0 ? "Peer" : "peer"} ${p.pod} failed to deliver state ${request.digest}: ${p.reason}`,
+    ),
+    `recovered from peer ${request.source}`,
+  ].join("; ");
+  return { type: "Warning", reason: EventReason.PeerTransferFailed, message };
 }
 
 /** The StatefulSet's pods by name, as the head's rules see them (`caller` from a live read). */

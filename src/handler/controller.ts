@@ -74,7 +74,7 @@ export function createController(opts: ControllerOptions): Controller {
       }
       if (!change?.desired) return;
       // "conflict" and "gone": the pod changed meanwhile, and that change is queued already.
-      await opts.writer.write(pod, change.desired, change.event);
+      await opts.writer.write(pod, change.desired, change.event ? [change.event] : []);
     } catch (err) {
       opts.logger.warn(
         { ...podFields(pod), err: String(err), retryInMs: retryMs },

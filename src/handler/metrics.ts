@@ -34,6 +34,8 @@ export interface HandlerMetrics {
   longPolls(held: number): void;
   /** A GET /v1/head answered at once because MAX_LONG_POLLS were held. */
   headPollDeferred(): void;
+  /** Peers that failed to deliver the state, as a PeerTransferFailed Warning named them. */
+  peerTransferFailures(count: number): void;
 }
 
 export function handlerMetrics(registry: Registry, cachedPods: () => number): HandlerMetrics {
@@ -105,6 +107,12 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
     help: "GET /v1/head answered at once with pollAfterSeconds, because the replica held its maximum of long-polls.",
     registers: [registry],
   });
+  // No label for the pod: one series per pod name would grow without bound.
+  const peerTransferFailures = new Counter({
+    name: "coordinator_ha_handler_peer_transfer_failures_total",
+    help: "Peers that failed to deliver the state to a recovering pod before another one did, as its sidecar reported them (each named in a PeerTransferFailed Warning Event).",
+    registers: [registry],
+  });
   new Gauge({
     name: "coordinator_ha_handler_cached_pods",
     help: "Selected pods in the handler's watch cache.",
@@ -141,5 +149,6 @@ export function handlerMetrics(registry: Registry, cachedPods: () => number): Ha
     headRequest: (call, outcome, reason) => headRequests.inc({ call, outcome, reason }),
     longPolls: (held) => longPolls.set(held),
     headPollDeferred: () => deferredPolls.inc(),
+    peerTransferFailures: (count) => peerTransferFailures.inc(count),
   };
 }

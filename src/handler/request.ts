@@ -1,10 +1,17 @@
 // Validates the body of POST /v1/recovered (RecoveredRequest in api.ts) before anything
 // else looks at it. Unknown fields are refused: a sidecar and its handler ship in the same
 // image, so an unexpected field is a bug or an attack, not a newer client.
-import type { HoldRequest, PeerAccessRequest, ProposalRequest, RecoveredRequest } from "./api.ts";
+import {
+  MAX_FAILED_PEER_REASON,
+  MAX_FAILED_PEERS,
+  type HoldRequest,
+  type PeerAccessRequest,
+  type ProposalRequest,
+  type RecoveredRequest,
+} from "./api.ts";
 import { CERT_SHA256_PATTERN, DIGEST_PATTERN } from "./condition.ts";
 
-const FIELDS = ["digest", "source", "certSha256"];
+const FIELDS = ["digest", "source", "certSha256", "failedPeers"];
 const POD_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export type ParsedRequest = { ok: true; request: RecoveredRequest } | { ok: false; message: string };
@@ -24,7 +31,7 @@ export function parseRecoveredRequest(text: string): ParsedRequest {
   const unknown = Object.keys(fields).filter((k) => !FIELDS.includes(k));
   if (unknown.length > 0) return bad(`unknown field(s): ${unknown.join(", ")}`);
 
-  const { digest, source, certSha256 } = fields;
+  const { digest, source, certSha256, failedPeers } = fields;
   if (typeof digest !== "string" || !DIGEST_PATTERN.test(digest)) {
     return bad('digest must be "sha256:" followed by 64 lower-case hex digits');
   }
@@ -34,7 +41,46 @@ export function parseRecoveredRequest(text: string): ParsedRequest {
   if (source !== null && (typeof source !== "string" || !POD_NAME.test(source))) {
     return bad("source must be null (initialized by its user) or the name of the peer pod");
   }
-  return { ok: true, request: { digest, source, certSha256 } };
+  if (failedPeers === undefined) return { ok: true, request: { digest, source, certSha256 } };
+  const problem = failedPeersProblem(failedPeers);
+  if (problem) return bad(problem);
+  const failed = failedPeers as NonNullable<RecoveredRequest["failedPeers"]>;
+  if (source === null && failed.length > 0) {
+    return bad("failedPeers must be empty when source is null: a pod its user initialized asked no peer");
+  }
+  return { ok: true, request: { digest, source, certSha256, failedPeers: failed } };
+}
+
+const CONTROL = /\p{Cc}/u;
+
+/**
+ * Why `value` is not a list of failed peers (RecoveredRequest.failedPeers), or undefined. The
+ * sidecar checks its own record with it too: the app can write into the state directory.
+ */
+export function failedPeersProblem(value: unknown): string | undefined {
+  if (!Array.isArray(value)) return "failedPeers must be a list of {pod, reason}";
+  if (value.length > MAX_FAILED_PEERS) return `failedPeers lists at most ${MAX_FAILED_PEERS} peers`;
+  for (const [i, peer] of value.entries()) {
+    const at = `failedPeers[${i}]`;
+    if (typeof peer !== "object" || peer === null || Array.isArray(peer)) {
+      return `${at} must be an object {pod, reason}`;
+    }
+    const keys = Object.keys(peer);
+    if (keys.length !== 2 || !keys.includes("pod") || !keys.includes("reason")) {
+      return `${at} must have exactly the fields pod and reason`;
+    }
+    const { pod, reason } = peer as Record<string, unknown>;
+    if (typeof pod !== "string" || !POD_NAME.test(pod)) return `${at}.pod must be the name of a pod`;
+    if (
+      typeof reason !== "string" ||
+      reason.length === 0 ||
+      reason.length > MAX_FAILED_PEER_REASON ||
+      CONTROL.test(reason)
+    ) {
+      return `${at}.reason must be 1 to ${MAX_FAILED_PEER_REASON} characters without control characters`;
+    }
+  }
+  return undefined;
 }
 
 const PEER_ACCESS_FIELDS = ["namespace", "pod", "uid", "serviceAccount"];

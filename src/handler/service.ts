@@ -220,6 +220,8 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
           digest: request.digest,
           head: decided.kind === "accept" ? (decided.head.next?.committed?.digest ?? headDigest) : headDigest,
           source: request.source,
+          // Bounded by the parser: at most 8 pods, each reason at most 200 characters.
+          ...(request.failedPeers?.length ? { failedPeers: request.failedPeers } : {}),
         };
         if (decided.kind === "refuse") return refused("confirmation", who, decided.refusal, fields);
         const { desired } = decided;
@@ -231,9 +233,12 @@ export function createHandlerService(opts: HandlerServiceOptions): HandlerServic
           );
           return { status: 200, body: { changed, reason: desired.reason, message: desired.message } };
         };
-        if (!decided.event) return answer(decided.next !== undefined);
+        if (decided.events.length === 0) return answer(decided.next !== undefined);
         try {
-          if ((await opts.writer.write(pod, desired, decided.event)) === "patched") return answer(true);
+          if ((await opts.writer.write(pod, desired, decided.events)) === "patched") {
+            metrics.peerTransferFailures(decided.failedPeers);
+            return answer(true);
+          }
         } catch (err) {
           logger.error({ ...fieldsOf(who), err: String(err) }, "writing the condition failed");
           return refused(

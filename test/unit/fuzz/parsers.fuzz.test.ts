@@ -73,12 +73,25 @@ function checkParser(text: string, parsed: Parsed, parse: (text: string) => Pars
 
 describe("fuzz: the handler's request parsers", () => {
   it(
-    "POST /v1/recovered: an accepted body has a digest, a certificate hash and a pod name or null",
+    "POST /v1/recovered: an accepted body has a digest, a certificate hash, a pod name or null, and bounded failed peers",
     () => {
+      // Mostly well-formed peers: a list is accepted only if every one of them is.
+      const failedPeer = fc.oneof(
+        {
+          arbitrary: fc.record({
+            pod: fc.stringMatching(/^[a-z][a-z0-9-]{0,20}-[0-9]$/),
+            reason: fc.string({ minLength: 1, maxLength: 200 }),
+          }),
+          weight: 12,
+        },
+        fc.record({ pod: podName, reason: fc.oneof(fc.string({ maxLength: 210 }), hostileString) }),
+        fc.jsonValue(),
+      );
       const body = bodies({
         digest,
         source: fc.oneof(fc.constant(null), podName),
         certSha256: fc.oneof(hex64, hostileString),
+        failedPeers: fc.array(failedPeer, { maxLength: 9 }),
       });
       fc.assert(
         fc.property(body, (text) => {
@@ -89,6 +102,16 @@ describe("fuzz: the handler's request parsers", () => {
             expect(parsed.request.certSha256).toMatch(CERT_SHA256_PATTERN);
             if (parsed.request.source !== null)
               expect(parsed.request.source).toMatch(/^[a-z0-9][-a-z0-9]{0,61}[a-z0-9]?$/);
+            const failed = parsed.request.failedPeers ?? [];
+            expect(failed.length).toBeLessThanOrEqual(8);
+            if (parsed.request.source === null) expect(failed).toEqual([]);
+            for (const peer of failed) {
+              expect(Object.keys(peer).sort()).toEqual(["pod", "reason"]);
+              expect(peer.pod).toMatch(/^[a-z0-9][-a-z0-9]{0,61}[a-z0-9]?$/);
+              expect(peer.reason.length).toBeGreaterThan(0);
+              expect(peer.reason.length).toBeLessThanOrEqual(200);
+              expect(peer.reason).not.toMatch(/\p{Cc}/u);
+            }
           }
         }),
         fuzz(400),

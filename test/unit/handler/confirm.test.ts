@@ -50,11 +50,14 @@ describe("decideConfirmation", () => {
         reason: "Initialized",
         message: "Initialized by its user with state sha256:5f0c2b0d6f9d…",
       },
-      event: {
-        type: "Normal",
-        reason: "Initialized",
-        message: `Initialized with state ${DIGEST} by its user`,
-      },
+      events: [
+        {
+          type: "Normal",
+          reason: "Initialized",
+          message: `Initialized with state ${DIGEST} by its user`,
+        },
+      ],
+      failedPeers: 0,
     });
     if (decision.kind !== "accept") throw new Error("accepted");
     expect(decision.next?.committed).toMatchObject({ digest: DIGEST, parent: null, by: "coordinator-0" });
@@ -72,11 +75,14 @@ describe("decideConfirmation", () => {
     expect(decision).toMatchObject({
       kind: "accept",
       desired: { status: "True", reason: "RecoveredFromPeer" },
-      event: {
-        type: "Normal",
-        reason: "RecoveredFromPeer",
-        message: `Recovered state ${DIGEST} from peer coordinator-0`,
-      },
+      events: [
+        {
+          type: "Normal",
+          reason: "RecoveredFromPeer",
+          message: `Recovered state ${DIGEST} from peer coordinator-0`,
+        },
+      ],
+      failedPeers: 0,
     });
   });
 
@@ -89,8 +95,8 @@ describe("decideConfirmation", () => {
     if (once.kind !== "accept") throw new Error("accepted");
     const confirmed = setCondition(coordinatorPod(1), "True", once.desired.reason, once.desired.message);
     const again = decide(confirmed, fromPeer, [coordinatorPod(0)], head);
-    expect(again).toMatchObject({ kind: "accept" });
-    expect(again.kind === "accept" && (again.next ?? again.event)).toBeFalsy();
+    expect(again).toMatchObject({ kind: "accept", events: [] });
+    expect(again.kind === "accept" && again.next).toBeFalsy();
   });
 
   it("re-confirms a pod whose app restarted, recording the new restart count", () => {
@@ -101,7 +107,7 @@ describe("decideConfirmation", () => {
     const caller = setCondition(restarted(coordinatorPod(1), 1), "False", "AppRestarted", "restarted");
     const decision = decide(caller, fromPeer, [coordinatorPod(0)], head);
     if (decision.kind !== "accept") throw new Error("accepted");
-    expect(decision.event).toBeDefined();
+    expect(decision.events).toMatchObject([{ type: "Normal", reason: "RecoveredFromPeer" }]);
     expect(decision.next?.members["coordinator-1"]?.restarts).toEqual({ coordinator: 1 });
   });
 
@@ -167,11 +173,74 @@ describe("decideConfirmation", () => {
     expect(decision).toMatchObject({
       kind: "accept",
       desired: { status: "True", reason: "Updated" },
-      event: { reason: "Updated", message: `Updated from state ${DIGEST} to ${NEW} from peer coordinator-0` },
+      events: [
+        { reason: "Updated", message: `Updated from state ${DIGEST} to ${NEW} from peer coordinator-0` },
+      ],
     });
     expect(outcome(decide(stale, fromPeer, [coordinatorPod(0)], head))).toBe("source_digest_mismatch");
     expect(outcome(decide(stale, { ...fromPeer, source: null }, [coordinatorPod(0)], head))).toBe(
       "stale_state",
     );
+  });
+});
+
+describe("decideConfirmation: peers that failed to deliver the state", () => {
+  const failedPeers = [
+    { pod: "coordinator-2", reason: "no answer within 15000 ms" },
+    { pod: "coordinator-3", reason: "ECONNRESET: aborted" },
+  ];
+  const head = headWith([memberOf(coordinatorPod(0))]);
+  const withFailures: RecoveredRequest = { ...fromPeer, failedPeers };
+
+  it("adds one Warning naming each failed peer, the digest and the source, when the condition changes", () => {
+    const decision = decide(withoutCondition(coordinatorPod(1)), withFailures, [coordinatorPod(0)], head);
+    if (decision.kind !== "accept") throw new Error("accepted");
+    expect(decision.events).toEqual([
+      {
+        type: "Normal",
+        reason: "RecoveredFromPeer",
+        message: `Recovered state ${DIGEST} from peer coordinator-0`,
+      },
+      {
+        type: "Warning",
+        reason: "PeerTransferFailed",
+        message:
+          `Peer coordinator-2 failed to deliver state ${DIGEST}: no answer within 15000 ms; ` +
+          `peer coordinator-3 failed to deliver state ${DIGEST}: ECONNRESET: aborted; ` +
+          "recovered from peer coordinator-0",
+      },
+    ]);
+    expect(decision.failedPeers).toBe(2);
+  });
+
+  it("warns with the Updated of a pod that caught up after peers failed", () => {
+    const stale = setCondition(coordinatorPod(1), "False", "StateStale", "stale");
+    const decision = decide(stale, withFailures, [coordinatorPod(0)], head);
+    if (decision.kind !== "accept") throw new Error("accepted");
+    expect(decision.events.map((e) => `${e.type} ${e.reason}`)).toEqual([
+      "Normal Updated",
+      "Warning PeerTransferFailed",
+    ]);
+    expect(decision.failedPeers).toBe(2);
+  });
+
+  it("warns of nothing when the condition already says the same (a repeated confirmation)", () => {
+    const once = decide(withoutCondition(coordinatorPod(1)), withFailures, [coordinatorPod(0)], head);
+    if (once.kind !== "accept") throw new Error("accepted");
+    const confirmed = setCondition(coordinatorPod(1), "True", once.desired.reason, once.desired.message);
+    const again = decide(confirmed, withFailures, [coordinatorPod(0)], head);
+    expect(again).toMatchObject({ kind: "accept", events: [], failedPeers: 0 });
+  });
+
+  it("warns of nothing for an empty list", () => {
+    const decision = decide(
+      withoutCondition(coordinatorPod(1)),
+      { ...fromPeer, failedPeers: [] },
+      [coordinatorPod(0)],
+      head,
+    );
+    expect(decision).toMatchObject({ kind: "accept", failedPeers: 0 });
+    if (decision.kind !== "accept") throw new Error("accepted");
+    expect(decision.events.map((e) => e.type)).toEqual(["Normal"]);
   });
 });

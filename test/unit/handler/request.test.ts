@@ -39,3 +39,83 @@ describe("parseRecoveredRequest", () => {
     expect(parsed.ok ? "" : parsed.message).toContain(says);
   });
 });
+
+describe("parseRecoveredRequest: failedPeers", () => {
+  const failed = (...peers: unknown[]) => JSON.stringify({ ...valid, failedPeers: peers });
+  const peer = { pod: "coordinator-2", reason: "no answer within 15000 ms" };
+
+  it("accepts up to 8 failed peers, each reason up to 200 characters, and an empty list", () => {
+    const eight = Array.from({ length: 8 }, (_, i) => ({
+      pod: `coordinator-${i + 2}`,
+      reason: "x".repeat(200),
+    }));
+    expect(parseRecoveredRequest(failed(...eight))).toEqual({
+      ok: true,
+      request: { ...valid, failedPeers: eight },
+    });
+    expect(parseRecoveredRequest(failed(peer))).toEqual({
+      ok: true,
+      request: { ...valid, failedPeers: [peer] },
+    });
+    const none = { ...valid, source: null, failedPeers: [] };
+    expect(parseRecoveredRequest(JSON.stringify(none))).toEqual({ ok: true, request: none });
+  });
+
+  it.each([
+    [
+      "not a list",
+      JSON.stringify({ ...valid, failedPeers: peer }),
+      "failedPeers must be a list of {pod, reason}",
+    ],
+    ["null", JSON.stringify({ ...valid, failedPeers: null }), "failedPeers must be a list of {pod, reason}"],
+    ["nine peers", failed(...Array.from({ length: 9 }, () => peer)), "failedPeers lists at most 8 peers"],
+    ["a string for a peer", failed("coordinator-2"), "failedPeers[0] must be an object {pod, reason}"],
+    ["a list for a peer", failed(peer, []), "failedPeers[1] must be an object {pod, reason}"],
+    [
+      "a peer without reason",
+      failed({ pod: "coordinator-2" }),
+      "failedPeers[0] must have exactly the fields pod and reason",
+    ],
+    [
+      "a peer with a third field",
+      failed({ ...peer, token: "eyJ" }),
+      "failedPeers[0] must have exactly the fields pod and reason",
+    ],
+    [
+      "a pod that is no pod name",
+      failed({ ...peer, pod: "../coordinator-2" }),
+      "failedPeers[0].pod must be the name of a pod",
+    ],
+    ["a numeric pod", failed({ ...peer, pod: 2 }), "failedPeers[0].pod must be the name of a pod"],
+    ["an empty reason", failed({ ...peer, reason: "" }), "failedPeers[0].reason must be 1 to 200 characters"],
+    [
+      "a reason of 201 characters",
+      failed({ ...peer, reason: "x".repeat(201) }),
+      "failedPeers[0].reason must be 1 to 200",
+    ],
+    [
+      "a reason with a newline",
+      failed({ ...peer, reason: "reset\nforged line" }),
+      "without control characters",
+    ],
+    [
+      "a reason with an escape sequence",
+      failed({ ...peer, reason: "\u001b[31mred" }),
+      "without control characters",
+    ],
+    [
+      "a reason that is no string",
+      failed({ ...peer, reason: { code: "ECONNRESET" } }),
+      "failedPeers[0].reason",
+    ],
+    [
+      "failed peers of a pod its user initialized",
+      JSON.stringify({ ...valid, source: null, failedPeers: [peer] }),
+      "failedPeers must be empty when source is null",
+    ],
+  ])("refuses %s", (_why, body, says) => {
+    const parsed = parseRecoveredRequest(body);
+    expect(parsed.ok).toBe(false);
+    expect(parsed.ok ? "" : parsed.message).toContain(says);
+  });
+});

@@ -102,6 +102,15 @@ function send(
   });
 }
 
+/** The handler's count of failed peers, from /metrics. */
+async function peerTransferFailures(): Promise<number> {
+  const text = String((await send("GET", "/metrics")).json["text"]);
+  const value = /^coordinator_ha_handler_peer_transfer_failures_total (\d+)$/m.exec(text)?.[1];
+  if (value === undefined)
+    throw new Error("no coordinator_ha_handler_peer_transfer_failures_total in /metrics");
+  return Number(value);
+}
+
 /** A token bound to coordinator-<ordinal> (its real uid), with overrides. */
 const tokenFor = (ordinal: number, opts: TokenOptions = {}) =>
   podToken(key, { ...opts, pod: { podName: `coordinator-${ordinal}`, podUid: uidOf(ordinal), ...opts.pod } });
@@ -227,6 +236,43 @@ describe("POST /v1/recovered", () => {
       namespace: "default",
       pod: "coordinator-1",
     });
+  });
+
+  it("names the peers that failed to deliver the state in one Warning Event, once, and counts them", async () => {
+    const token = await tokenFor(1);
+    const failedPeers = [
+      { pod: "coordinator-2", reason: "no answer within 15000 ms" },
+      { pod: "coordinator-3", reason: "ECONNRESET: aborted" },
+    ];
+    const body = JSON.stringify({ digest: DIGEST, source: "coordinator-0", certSha256: CERT, failedPeers });
+    const counted = await peerTransferFailures();
+    expect((await confirm(token, body)).json).toMatchObject({ changed: true, reason: "RecoveredFromPeer" });
+    expect(cluster.events.map(({ type, reason, message }) => ({ type, reason, message }))).toEqual([
+      {
+        type: "Normal",
+        reason: "RecoveredFromPeer",
+        message: `Recovered state ${DIGEST} from peer coordinator-0`,
+      },
+      {
+        type: "Warning",
+        reason: "PeerTransferFailed",
+        message:
+          `Peer coordinator-2 failed to deliver state ${DIGEST}: no answer within 15000 ms; ` +
+          `peer coordinator-3 failed to deliver state ${DIGEST}: ECONNRESET: aborted; ` +
+          "recovered from peer coordinator-0",
+      },
+    ]);
+    expect(cluster.events[1]).toMatchObject({
+      involvedObject: { kind: "Pod", name: "coordinator-1", uid: uidOf(1) },
+      reportingComponent: "coordinator-ha-handler",
+    });
+    expect(await peerTransferFailures()).toBe(counted + 2);
+    expect(logs.find((l) => l["msg"] === "confirmation recorded")).toMatchObject({ failedPeers });
+
+    // The sidecar repeats its confirmation: nothing changes, nothing is recorded or counted again.
+    expect((await confirm(token, body)).json).toMatchObject({ changed: false });
+    expect(cluster.events).toHaveLength(2);
+    expect(await peerTransferFailures()).toBe(counted + 2);
   });
 
   it("marks the first instance Initialized", async () => {
@@ -478,6 +524,17 @@ describe("POST /v1/recovered", () => {
       /unknown field/,
     ],
     ["a bad digest", JSON.stringify({ digest: "sha256:00", source: null, certSha256: CERT }), 400, /digest/],
+    [
+      "a failed peer's reason with a control character",
+      JSON.stringify({
+        digest: DIGEST,
+        source: "coordinator-0",
+        certSha256: CERT,
+        failedPeers: [{ pod: "coordinator-2", reason: "reset\u001b[2J" }],
+      }),
+      400,
+      /failedPeers\[0\]\.reason must be 1 to 200 characters without control characters/,
+    ],
     ["a source of another StatefulSet", confirmation("vault-0"), 409, /not a pod of StatefulSet coordinator/],
     [
       "a second, different state",

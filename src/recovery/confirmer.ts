@@ -11,14 +11,18 @@ import type { Logger } from "pino";
 import type { RecoveredRequest } from "../handler/api.ts";
 import { nextLookMs } from "./cadence.ts";
 import type { ConfirmAnswer } from "./handler-client.ts";
+import type { Provenance } from "./source-record.ts";
 import { createWaker, type Waker } from "./waker.ts";
 
 export interface ConfirmerDeps {
   stateDigest(): Promise<string | undefined>;
   /** The app's readiness now. */
   appReady(): Promise<boolean>;
-  /** The peer that state `digest` came from, null when it was initialized in this pod. */
-  sourceOf(digest: string): Promise<string | null>;
+  /**
+   * The peer that state `digest` came from (null when it was initialized in this pod), and
+   * the peers that failed to deliver it first.
+   */
+  sourceOf(digest: string): Promise<Provenance>;
   confirm(request: RecoveredRequest): Promise<ConfirmAnswer>;
   /**
    * Whether a confirmation of `digest` can be right now (updater.ts): not while a state the
@@ -111,6 +115,11 @@ export async function runConfirmer(
   let backoff = timings.initialBackoffMs;
   let lastWaitMs = timings.pollMs;
   const waker = deps.waker ?? createWaker();
+  /**
+   * A state whose failed peers the handler refused (400: a handler older than the field). They
+   * are not sent again: a report of failures must never keep the gate closed.
+   */
+  let unreported: string | undefined;
   const look = async (): Promise<number> => {
     const digest = await deps.stateDigest().catch((err: unknown) => {
       logger.error({ err: String(err) }, "cannot read the state directory");
@@ -131,13 +140,28 @@ export async function runConfirmer(
       return timings.pollMs;
     }
 
+    const { source, failedPeers } = await deps.sourceOf(digest);
     const request: RecoveredRequest = {
       digest,
-      source: await deps.sourceOf(digest),
+      source,
       certSha256: deps.certSha256,
+      // Until the handler accepted this state once: it recorded them then, and the confirmation
+      // that re-opens the gate after an app restart must not report them again.
+      ...(failedPeers.length > 0 && memory.confirmed?.digest !== digest && unreported !== digest
+        ? { failedPeers }
+        : {}),
     };
     const answer = await deps.confirm(request);
-    if (!answer.ok) return failed(digest, answer.reason);
+    if (!answer.ok) {
+      if (answer.status === 400 && request.failedPeers) {
+        unreported = digest;
+        logger.warn(
+          { digest, reason: answer.reason },
+          "the handler refused the failed peers; confirming without them",
+        );
+      }
+      return failed(digest, answer.reason);
+    }
     const first = memory.failing || memory.confirmed?.digest !== digest || !wasReady;
     const fields = { digest, source: request.source, changed: answer.changed };
     if (first || answer.changed) logger.info(fields, "confirmed to the handler: the app holds the state");

@@ -18,7 +18,10 @@ import { statefulSetOf } from "./peer-authz.ts";
 
 export type PeersAnswer = { kind: "peers"; peers: Peer[] } | { kind: "unknown"; reason: string };
 /** `changed`: the handler wrote the condition (false: it already said the same). */
-export type ConfirmAnswer = { ok: true; changed: boolean } | { ok: false; reason: string };
+export type ConfirmAnswer =
+  | { ok: true; changed: boolean }
+  /** `status`: the handler's answer, absent when none came. */
+  | { ok: false; reason: string; status?: number };
 
 export interface HandlerClient {
   peers(): Promise<PeersAnswer>;
@@ -89,7 +92,11 @@ export function handlerClient(config: SidecarConfig): HandlerClient {
         return { ok: false, reason: (err as Error).message };
       }
       if (res.status !== 200)
-        return { ok: false, reason: `handler answered ${res.status}: ${errorOf(res.body)}` };
+        return {
+          ok: false,
+          reason: `handler answered ${res.status}: ${errorOf(res.body)}`,
+          status: res.status,
+        };
       return { ok: true, changed: isObject(res.body) && res.body["changed"] === true };
     },
     async peerAccess(caller) {

@@ -10,9 +10,10 @@
 // recover from a peer that appears (the pod that started alone and finds a peer later).
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import type { Peer } from "../handler/api.ts";
+import type { FailedPeer, Peer } from "../handler/api.ts";
 import { type Bundle } from "../state/bundle.ts";
 import { StateExistsError } from "../state/store.ts";
+import { recordFailure } from "./failed-peers.ts";
 import type { PeersAnswer } from "./handler-client.ts";
 
 export interface RecoveryDeps {
@@ -21,8 +22,11 @@ export interface RecoveryDeps {
   askHandler(): Promise<PeersAnswer>;
   /** Fetches and checks one peer's bundle; throws on any failure. */
   fetchFromPeer(peer: Peer): Promise<Bundle>;
-  /** Records where the state came from, then writes it; StateExistsError when state appeared. */
-  writeState(bundle: Bundle, peer: Peer): Promise<void>;
+  /**
+   * Records where the state came from (`peer`, after the peers in `failed` failed), then
+   * writes it; StateExistsError when state appeared.
+   */
+  writeState(bundle: Bundle, peer: Peer, failed: FailedPeer[]): Promise<void>;
   logger: Logger;
 }
 
@@ -127,6 +131,7 @@ async function recoveryRound(deps: RecoveryDeps): Promise<Round> {
   if (answer.peers.length === 0) return { kind: "no-peers" };
 
   logger.info({ peers: answer.peers.map((p) => p.pod) }, "the handler named initialized peers");
+  const failed: FailedPeer[] = [];
   for (const peer of answer.peers) {
     const fields = { peer: peer.pod, digest: peer.digest };
     logger.info(fields, "asking a peer for the state");
@@ -135,10 +140,11 @@ async function recoveryRound(deps: RecoveryDeps): Promise<Round> {
       bundle = await deps.fetchFromPeer(peer);
     } catch (err) {
       logger.warn({ ...fields, reason: (err as Error).message }, "peer failed; trying the next one");
+      recordFailure(failed, peer.pod, err);
       continue;
     }
     try {
-      await deps.writeState(bundle, peer);
+      await deps.writeState(bundle, peer, failed);
     } catch (err) {
       if (err instanceof StateExistsError) {
         logger.info("state appeared in the directory while recovering; keeping it");

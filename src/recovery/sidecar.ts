@@ -136,10 +136,10 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
         askHandler: () => handler.peers(),
         // The peer-audience token only: the peer could replay whatever it receives.
         fetchFromPeer: async (peer) => fetchFromPeer(peer, await readToken(config.peerTokenFile)),
-        writeState: async (bundle, peer) => {
+        writeState: async (bundle, peer, failedPeers) => {
           // The record first: a crash in between leaves a record about a digest that no
           // state has, which says nothing.
-          await writeSourceRecord(dir, { source: peer.pod, digest: bundleDigest(bundle) });
+          await writeSourceRecord(dir, { source: peer.pod, digest: bundleDigest(bundle), failedPeers });
           await writeBundle(dir, bundle);
         },
         logger,

@@ -15,10 +15,11 @@
 // swap in, answer. One step at a time: steps and the swap of a commit never interleave.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
-import type { Peer } from "../handler/api.ts";
+import type { FailedPeer, Peer } from "../handler/api.ts";
 import { bundleDigest, type Bundle } from "../state/bundle.ts";
 import { keepBundle, keptBundle, pruneStaged, REFUSED, STAGED, swapBundle } from "../state/layout.ts";
 import { readBundle, stateDigest } from "../state/store.ts";
+import { recordFailure } from "./failed-peers.ts";
 import type { PeersAnswer } from "./handler-client.ts";
 import type { Head, HeadClient } from "./head-client.ts";
 import { nextLookMs } from "./cadence.ts";
@@ -131,6 +132,7 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
   const catchUp = async (digest: string): Promise<void> => {
     let bundle = await keptBundle(dir, STAGED, digest);
     let source: string | null = null;
+    const failedPeers: FailedPeer[] = [];
     if (!bundle) {
       const answer = await deps.peers();
       if (answer.kind === "unknown") throw new Error(`cannot ask for peers: ${answer.reason}`);
@@ -144,11 +146,12 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
             { peer: peer.pod, digest, reason: (err as Error).message },
             "peer failed; trying the next one",
           );
+          recordFailure(failedPeers, peer.pod, err);
         }
       }
       if (!bundle) throw new Error(`no peer delivered the head ${digest} yet`);
     }
-    if (source) await writeSourceRecord(dir, { source, digest });
+    if (source) await writeSourceRecord(dir, { source, digest, failedPeers });
     await swapBundle(dir, bundle);
     base = digest;
     logger.info({ digest, source }, "swapped the committed head in: this pod holds it now");

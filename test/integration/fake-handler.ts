@@ -11,6 +11,7 @@ import type {
   PeersResponse,
   RecoveredRequest,
 } from "../../src/handler/api.ts";
+import { parseRecoveredRequest } from "../../src/handler/request.ts";
 import { close, listen } from "../../src/http/listen.ts";
 import { IdentityError, type PodIdentity, type PodTokenVerifier } from "../../src/identity/index.ts";
 import { statefulSetOf } from "../../src/recovery/peer-authz.ts";
@@ -28,6 +29,8 @@ export interface Confirmation extends RecoveredRequest {
 export class FakeHandler {
   /** false: answer 503 to GET /v1/peers, as an unsynced handler does. */
   synced = true;
+  /** true: refuse failedPeers, as a handler older than the field does. */
+  refusesFailedPeers = false;
   /** Peers listed before the confirmed ones (a misbehaving peer). */
   extraPeers: Peer[] = [];
   /** Pods that are not listed as peers even when confirmed (not Ready). */
@@ -107,7 +110,17 @@ export class FakeHandler {
     app.post("/v1/recovered", express.json(), async (req, res) => {
       try {
         const who = await caller(req.headers.authorization);
-        const request = req.body as RecoveredRequest;
+        if (this.refusesFailedPeers && "failedPeers" in req.body) {
+          res.status(400).json({ error: "unknown field(s): failedPeers" });
+          return;
+        }
+        // The handler's own parser: what a sidecar sends must pass the real one.
+        const parsed = parseRecoveredRequest(JSON.stringify(req.body));
+        if (!parsed.ok) {
+          res.status(400).json({ error: parsed.message });
+          return;
+        }
+        const request = parsed.request;
         if (this.head && !this.head.confirmable(request.digest)) {
           res.status(409).json({ error: `${request.digest} is not the head`, reason: "stale_state" });
           return;

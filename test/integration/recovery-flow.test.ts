@@ -253,6 +253,18 @@ describe("recovery without Kubernetes", () => {
       expect(third.sidecar.startup()).toMatchObject({ kind: "recovered", digest: initialized.digest });
       expect(third.sidecar.startup()).not.toMatchObject({ source: "coordinator-7" });
       expect((await manifestOf(third)).body["publicKey"]).toBe(initialized.publicKey);
+      // The handler is told which peer failed and why, in at most 200 characters.
+      await vi.waitFor(() => expect(handler.confirmed("coordinator-2")).toBeDefined(), { timeout: 10_000 });
+      const reason =
+        /^bundle digest sha256:[0-9a-f]{64} is not the digest sha256:[0-9a-f]{64} the handler .*…$/;
+      const confirmation = handler.confirmations.find(
+        (c) => c.pod === "coordinator-2" && c.digest === initialized.digest,
+      );
+      expect(confirmation).toMatchObject({
+        source: "coordinator-0",
+        failedPeers: [{ pod: "coordinator-7", reason: expect.stringMatching(reason) }],
+      });
+      expect(confirmation?.failedPeers?.[0]?.reason).toHaveLength(200);
     } finally {
       handler.extraPeers = [];
       await tampered.close();
@@ -306,6 +318,31 @@ describe("recovery without Kubernetes", () => {
       },
     );
     expect(waiting.sidecar.startup()).toMatchObject({ kind: "recovered", digest: initialized.digest });
+  });
+
+  it("a handler older than failedPeers refuses them: the pod is confirmed without them", async () => {
+    const tampered = await startTamperingPeer();
+    handler.refusesFailedPeers = true;
+    try {
+      handler.extraPeers = [
+        {
+          pod: "coordinator-7",
+          uid: "uid-coordinator-7",
+          ip: "127.0.0.1",
+          port: tampered.port,
+          digest: initialized.digest,
+          certSha256: tampered.certSha256,
+        },
+      ];
+      await startPod("coordinator-5");
+      expect(tampered.requests()).toBeGreaterThanOrEqual(1);
+      const confirmation = await waitForConfirmation("coordinator-5", "coordinator-0");
+      expect(confirmation.failedPeers).toBeUndefined();
+    } finally {
+      handler.refusesFailedPeers = false;
+      handler.extraPeers = [];
+      await tampered.close();
+    }
   });
 });
 

@@ -236,6 +236,12 @@ describe("the peer serving a transfer fails in the middle of it", () => {
     close: "killed (connection closed after part of the answer)",
     stall: "stalled (no byte more, nothing closed)",
   };
+  // How the sidecar reports coordinator-0's failure to the handler.
+  const reasonOf: Record<Fault, RegExp> = {
+    reset: /ECONNRESET/,
+    close: /^(aborted|socket hang up|ECONNRESET)/,
+    stall: /^no answer within 15000 ms$/,
+  };
   for (const fault of ["reset", "close", "stall"] as const) {
     it(`${what[fault]}: the sidecar falls back to the next peer and writes nothing partial`, async () => {
       const first = await startPod("coordinator-0", bundle);
@@ -275,8 +281,15 @@ describe("the peer serving a transfer fails in the middle of it", () => {
       expect(atFault).toEqual([]);
       expect(recovering.sidecar.startup()).toEqual({ kind: "recovered", digest, source: "coordinator-1" });
       await expectWholeState(recovering);
-      expect(await sourceOf(recovering.stateDir, digest)).toBe("coordinator-1");
+      const failedPeers = [{ pod: "coordinator-0", reason: expect.stringMatching(reasonOf[fault]) }];
+      expect(await sourceOf(recovering.stateDir, digest)).toEqual({ source: "coordinator-1", failedPeers });
       await vi.waitFor(() => expect(handler.confirmed("coordinator-2")?.source).toBe("coordinator-1"));
+      // The handler is told which peer failed, and why. (Of the confirmations of the state: its
+      // confirmer may also confirm the directory between two files of the first write.)
+      const confirmation = handler.confirmations.find(
+        (c) => c.pod === "coordinator-2" && c.digest === digest,
+      );
+      expect(confirmation).toMatchObject({ failedPeers });
       // A stall costs the client's deadline (15 s, peer-client.ts), a cut nothing.
       if (fault !== "stall") expect(recoveredAt - faultAt).toBeLessThan(10_000);
       else expect(recoveredAt - faultAt).toBeGreaterThan(14_000);

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { RecoveredRequest } from "../../../src/handler/api.ts";
+import type { FailedPeer, RecoveredRequest } from "../../../src/handler/api.ts";
 import {
   confirmDue,
   lookSettled,
@@ -71,6 +71,8 @@ function fakeSidecar(opts: {
     looks: 0,
     /** What the updater says may be confirmed now. */
     confirmable: (_digest: string) => true,
+    /** The peers that failed before coordinator-0 delivered A, as the source record has them. */
+    failedPeers: [] as FailedPeer[],
   };
   const sent: RecoveredRequest[] = [];
   const abort = new AbortController();
@@ -82,7 +84,10 @@ function fakeSidecar(opts: {
         return world.digest;
       },
       appReady: async () => world.ready,
-      sourceOf: async (d) => (d === A ? "coordinator-0" : null),
+      sourceOf: async (d) =>
+        d === A
+          ? { source: "coordinator-0", failedPeers: world.failedPeers }
+          : { source: null, failedPeers: [] },
       confirm: async (request) => {
         sent.push(request);
         return opts.answers[Math.min(sent.length - 1, opts.answers.length - 1)]!;
@@ -191,6 +196,43 @@ describe("runConfirmer", () => {
     const unready = waits.findIndex((w) => !w.ready);
     expect(seen().slice(unready, unready + 3)).toEqual([1, 1, 1]);
     expect(s.sent.map((r) => r.digest)).toEqual([A, B]);
+  });
+
+  it("reports the peers that failed until the handler accepted the state, and not in later confirmations", async () => {
+    const fail: ConfirmAnswer = { ok: false, reason: "handler answered 503" };
+    const s = fakeSidecar({ answers: [fail, { ok: true, changed: true }, { ok: true, changed: false }] });
+    const failedPeers = [{ pod: "coordinator-1", reason: "no answer within 15000 ms" }];
+    s.world.failedPeers = failedPeers;
+    s.world.digest = A;
+    s.world.ready = true;
+    await vi.waitFor(() => expect(s.sent).toHaveLength(2));
+    const request = { digest: A, source: "coordinator-0", certSha256: "f".repeat(64) };
+    expect(s.sent).toEqual([
+      { ...request, failedPeers },
+      { ...request, failedPeers },
+    ]);
+    // The app restarted (the handler closed the gate): the confirmation that re-opens it.
+    s.world.ready = false;
+    await s.looks(2);
+    s.world.ready = true;
+    await vi.waitFor(() => expect(s.sent).toHaveLength(3));
+    s.world.now = 10_000;
+    await vi.waitFor(() => expect(s.sent).toHaveLength(4));
+    expect(s.sent.slice(2)).toEqual([request, request]);
+  });
+
+  it("confirms without the failed peers once a handler refused them (400: older than the field)", async () => {
+    const refused: ConfirmAnswer = {
+      ok: false,
+      reason: "handler answered 400: unknown field(s): failedPeers",
+      status: 400,
+    };
+    const s = fakeSidecar({ answers: [refused, { ok: true, changed: true }] });
+    s.world.failedPeers = [{ pod: "coordinator-1", reason: "no answer within 15000 ms" }];
+    s.world.digest = A;
+    s.world.ready = true;
+    await vi.waitFor(() => expect(s.sent).toHaveLength(2));
+    expect(s.sent.map((r) => r.failedPeers)).toEqual([s.world.failedPeers, undefined]);
   });
 
   it("re-confirms periodically, when the digest changes, and when the app turns ready again", async () => {

@@ -1,6 +1,6 @@
 import { pino } from "pino";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Peer } from "../../../src/handler/api.ts";
+import type { FailedPeer, Peer } from "../../../src/handler/api.ts";
 import type { PeersAnswer } from "../../../src/recovery/handler-client.ts";
 import { runRecovery, type RecoveryDeps, type StartupReason } from "../../../src/recovery/recovery.ts";
 import { bundleDigest, createBundle, type Bundle } from "../../../src/state/bundle.ts";
@@ -28,14 +28,17 @@ function fakePod(
   let state = initialState;
   let asked = 0;
   const written: string[] = [];
+  /** The failed peers recorded with each write. */
+  const failures: FailedPeer[][] = [];
   const deps: RecoveryDeps = {
     stateDigest: async () => state,
     askHandler: async () => answers[Math.min(asked++, answers.length - 1)]!(),
     fetchFromPeer: fetch,
-    writeState: async (b, p) => {
+    writeState: async (b, p, failed) => {
       if (state !== undefined) throw new StateExistsError("/state");
       state = bundleDigest(b);
       written.push(p.pod);
+      failures.push(structuredClone(failed));
     },
     logger,
   };
@@ -54,6 +57,7 @@ function fakePod(
     startups,
     waits,
     written,
+    failures,
     asked: () => asked,
     setState: (d: string) => (state = d),
     state: () => state,
@@ -113,6 +117,33 @@ describe("runRecovery", () => {
     expect(tried).toEqual(["coordinator-0", "coordinator-2"]);
     expect(pod.startups[0]).toEqual({ kind: "recovered", digest, source: "coordinator-2" });
     expect(pod.written).toEqual(["coordinator-2"]);
+    expect(pod.failures).toEqual([[{ pod: "coordinator-0", reason: "DigestMismatch" }]]);
+  });
+
+  it("records the peers that failed before the one that delivered, bounded and without control characters", async () => {
+    const names = Array.from({ length: 10 }, (_, i) => `coordinator-${i}`);
+    const pod = start([peers(...names, "coordinator-10")], async (p) => {
+      if (p.pod === "coordinator-0") throw new Error("no answer within 15000 ms");
+      if (p.pod === "coordinator-1") throw new Error(`peer answered 500: ${"x".repeat(300)}`);
+      if (p.pod === "coordinator-2") throw new Error("ECONNRESET: aborted\n\u001b[2Jforged log line");
+      if (p.pod === "coordinator-3") throw Object.assign(new Error(""), { name: "TransferError" });
+      if (p.pod !== "coordinator-10") throw new Error("peer answered 409: this pod holds no state (yet)");
+      return bundle;
+    });
+    await vi.waitFor(() => expect(pod.written).toEqual(["coordinator-10"]));
+    const failed = pod.failures[0]!;
+    expect(failed.map((f) => f.pod)).toEqual(names.slice(0, 8));
+    expect(failed[0]).toEqual({ pod: "coordinator-0", reason: "no answer within 15000 ms" });
+    expect(failed[1]!.reason).toBe(`peer answered 500: ${"x".repeat(180)}…`);
+    expect(failed[1]!.reason).toHaveLength(200);
+    expect(failed[2]!.reason).toBe("ECONNRESET: aborted [2Jforged log line");
+    expect(failed[3]!.reason).toBe("failed without a message");
+  });
+
+  it("records no failed peer when the first one delivers", async () => {
+    const pod = start([peers("coordinator-0", "coordinator-1")]);
+    await vi.waitFor(() => expect(pod.written).toEqual(["coordinator-0"]));
+    expect(pod.failures).toEqual([[]]);
   });
 
   it("asks again when every peer failed, rather than starting without state", async () => {
@@ -124,6 +155,8 @@ describe("runRecovery", () => {
     await vi.waitFor(() => expect(pod.startups).toHaveLength(1));
     expect(attempts).toBe(3);
     expect(pod.startups[0]?.kind).toBe("recovered");
+    // Failures are those of the round that delivered: the earlier rounds show as startup waits.
+    expect(pod.failures).toEqual([[]]);
   });
 
   it("keeps state that appeared while it was recovering", async () => {

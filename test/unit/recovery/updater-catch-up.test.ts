@@ -10,6 +10,7 @@ import { pino } from "pino";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Peer } from "../../../src/handler/api.ts";
 import type { HeadClient } from "../../../src/recovery/head-client.ts";
+import { sourceOf } from "../../../src/recovery/source-record.ts";
 import { createUpdater } from "../../../src/recovery/updater.ts";
 import { bundleDigest, createBundle, type Bundle } from "../../../src/state/bundle.ts";
 import { RESERVED_PREFIX } from "../../../src/state/paths.ts";
@@ -106,6 +107,11 @@ describe("catching up when the serving peer fails mid-transfer", () => {
     expect(after.filter((p) => p.includes(`${RESERVED_PREFIX}-tmp-`))).toEqual([]);
     // One version left: nothing of an earlier attempt stays behind.
     expect(after.filter((p) => /^\.coordinator-ha\/versions\/[^/]+$/.test(p))).toHaveLength(1);
+    // The confirmer reports where the head came from, and the peer that failed first.
+    expect(await sourceOf(dir, bundleDigest(NEW))).toEqual({
+      source: "coordinator-1",
+      failedPeers: [{ pod: "coordinator-0", reason: "socket hang up (ECONNRESET)" }],
+    });
   });
 
   it("with every peer failing, the old state stays live and it tries again", async () => {

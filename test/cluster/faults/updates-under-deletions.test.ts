@@ -1,6 +1,8 @@
 // Fault: the state changes while pods are deleted. A user sends one update after another
 // (`coordinator-ha set --workload-owner-key`, through the `coordinator-ready` Service, as a
-// workload owner would) while another deletes a random Coordinator pod every few seconds. An
+// workload owner would) while another deletes a random Coordinator pod every few seconds, one
+// disruption at a time (as the PodDisruptionBudget allows evictions): the next deletion waits
+// until the last victim's successor is Ready, so that it never takes the last Ready pod. An
 // update may be refused (its pod died, a proposal was in flight, the parent went stale), and the
 // user then sees a non-zero exit and no "Manifest updated"; an acknowledged one is never lost: it
 // is in the StateHead's committed history, and every pod ends on the committed head. The probe
@@ -11,7 +13,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ownerKeyDigest } from "../../../src/coordinator/owner-key.ts";
 import { installWorkflow, type Workflow } from "../e2e/harness.ts";
 import { eventually } from "../kube.ts";
-import { parseState } from "../workflow/coordinator.ts";
+import { isReady, parseState } from "../workflow/coordinator.ts";
 import { formatReport, startProbe } from "../workflow/probe.ts";
 import { setOwnedAndScaleToThree } from "./owned-start.ts";
 import {
@@ -25,6 +27,8 @@ import {
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
 const UPDATES = 8;
 const DELETE_EVERY_MS = 6000;
+/** How long a victim's successor may take to be Ready before the test gives up. */
+const SUCCESSOR_READY_MS = 120_000;
 const owner = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
 const manifest = (policy: string) =>
   JSON.stringify({ policy, workloadOwnerKeyDigests: [ownerKeyDigest(owner)] });
@@ -63,11 +67,32 @@ describe("fault: concurrent updates while pods are deleted", () => {
 
     let deleting = true;
     const deletions: string[] = [];
+    // Every pod Ready (the last victim's successor among them, under its own uid).
+    const allReady = async (gone?: { name: string; uid: string }) => {
+      const pods = await Promise.all(PODS.map((p) => w.pod(p).catch(() => undefined)));
+      return pods.every(
+        (p) =>
+          p &&
+          isReady(p) &&
+          !p.metadata!.deletionTimestamp &&
+          !(p.metadata!.name === gone?.name && p.metadata!.uid === gone?.uid),
+      );
+    };
     const deleter = (async () => {
+      let last: { name: string; uid: string } | undefined;
       while (deleting) {
         await sleep(DELETE_EVERY_MS);
+        const waitFrom = Date.now();
+        while (deleting && !(await allReady(last))) {
+          if (Date.now() - waitFrom > SUCCESSOR_READY_MS)
+            throw new Error(
+              `${last?.name}'s successor was not Ready ${SUCCESSOR_READY_MS / 1000} s after its deletion`,
+            );
+          await sleep(200);
+        }
         if (!deleting) break;
         const victim = PODS[Math.floor(Math.random() * PODS.length)]!;
+        last = { name: victim, uid: (await w.pod(victim)).metadata!.uid! };
         deletions.push(victim);
         await w.sh.run(`kubectl delete pod ${victim} --wait=false`, { check: false });
       }
@@ -104,6 +129,8 @@ describe("fault: concurrent updates while pods are deleted", () => {
     await sleep(2000);
     const report = await probe.stop();
     const sampled = await sampler.stop();
+    for (const f of report.failures.slice(0, 10))
+      console.log(`  failed: ${f.at} ${f.via} ${f.target}: ${f.error}`);
     console.log(
       `${UPDATES} updates, ${acknowledged.length} acknowledged, while ${deletions.length} pods were deleted ` +
         `(${deletions.join(" ")}); ${formatReport(report)}; ${formatSamples(sampled)}\n` +

@@ -119,6 +119,11 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
   applyLimits(probeServer, PROBE_LIMITS);
 
   const abort = new AbortController();
+  // The confirmer waits for startup: until then the recovery may be writing a recovered state
+  // file by file, and a look in between would see a state that is not the one delivered.
+  let startupPassed = () => {};
+  const startedUp = new Promise<void>((resolve) => (startupPassed = resolve));
+  const aborted = new Promise<void>((resolve) => abort.signal.addEventListener("abort", () => resolve()));
   let loops: Promise<unknown>[] = [];
   try {
     const peerPort = await listen(peerServer, config.peerPort, deps.host);
@@ -147,6 +152,7 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
       {
         onStartup: (reason) => {
           startup = reason;
+          startupPassed();
           logger.info({ reason: reason.kind }, "startup passed: the app may start");
         },
         onWaiting: (why) => {
@@ -156,20 +162,22 @@ export async function startSidecar(config: SidecarConfig, deps: SidecarDeps): Pr
       abort.signal,
       deps.recoveryTimings ?? DEFAULT_RECOVERY_TIMINGS,
     );
-    const confirmer = runConfirmer(
-      {
-        stateDigest: () => stateDigest(dir),
-        appReady: () => appReady(config.appReadinessUrl, dir),
-        sourceOf: (digest) => sourceOf(dir, digest),
-        confirm: (request) => handler.confirm(request),
-        confirmable: (digest) => updater.confirmable(digest),
-        sawDigest: (digest) => updater.saw(digest),
-        waker: confirmerWaker,
-        certSha256: cert.sha256,
-        logger,
-      },
-      abort.signal,
-      deps.confirmerTimings ?? DEFAULT_CONFIRMER_TIMINGS,
+    const confirmer = Promise.race([startedUp, aborted]).then(() =>
+      runConfirmer(
+        {
+          stateDigest: () => stateDigest(dir),
+          appReady: () => appReady(config.appReadinessUrl, dir),
+          sourceOf: (digest) => sourceOf(dir, digest),
+          confirm: (request) => handler.confirm(request),
+          confirmable: (digest) => updater.confirmable(digest),
+          sawDigest: (digest) => updater.saw(digest),
+          waker: confirmerWaker,
+          certSha256: cert.sha256,
+          logger,
+        },
+        abort.signal,
+        deps.confirmerTimings ?? DEFAULT_CONFIRMER_TIMINGS,
+      ),
     );
     loops = [recovery, confirmer, updater.run(abort.signal)].map((loop) =>
       loop.catch((err: unknown) => {

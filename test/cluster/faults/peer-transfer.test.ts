@@ -14,7 +14,7 @@
 // readiness probe takes it out of the endpoints, and only those.
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { COORDINATOR_API_PORT, Reason } from "../../../src/names.ts";
+import { COORDINATOR_API_PORT, EventReason, Reason } from "../../../src/names.ts";
 import { RESERVED_PREFIX } from "../../../src/state/paths.ts";
 import { installWorkflow, type Workflow } from "../e2e/harness.ts";
 import { eventually } from "../kube.ts";
@@ -170,6 +170,21 @@ describe("fault: the peer serving a transfer fails mid-transfer", () => {
     expect(gate?.message).toContain("coordinator-1");
     const logs = await w.sh.run("kubectl logs coordinator-2 -c coordinator-ha-recovery");
     expect(logs.output).toMatch(/"peer":"coordinator-0".*"msg":"peer failed; trying the next one"/);
+    // What an operator sees in `kubectl describe pod coordinator-2`: a Warning naming the peer
+    // that failed, beside the Normal RecoveredFromPeer.
+    const warning = await eventually("the PeerTransferFailed Warning on coordinator-2", async () => {
+      const events = await w.sh.run(
+        "kubectl get events --field-selector " +
+          `involvedObject.name=coordinator-2,involvedObject.uid=${pod2.metadata!.uid},reason=${EventReason.PeerTransferFailed} -o json`,
+      );
+      const items = (JSON.parse(events.stdout) as { items: { type: string; message: string }[] }).items;
+      return items[0];
+    });
+    console.log(`coordinator-2's Warning: ${warning.message}`);
+    expect(warning.type).toBe("Warning");
+    expect(warning.message).toMatch(
+      /^Peer coordinator-0 failed to deliver state sha256:[0-9a-f]{64}: .+; recovered from peer coordinator-1$/,
+    );
     const pid2 = sidecarPid(w.namespace, "coordinator-2")!;
     const tree = await stateTree(pid2);
     console.log(`coordinator-2's state directory after: ${JSON.stringify(tree)}`);

@@ -21,7 +21,7 @@ import { keepBundle, keptBundle, pruneStaged, REFUSED, STAGED, swapBundle } from
 import { readBundle, stateDigest } from "../state/store.ts";
 import { recordFailure } from "./failed-peers.ts";
 import type { PeersAnswer } from "./handler-client.ts";
-import type { Head, HeadClient } from "./head-client.ts";
+import type { Head, HeadClient, ProposeAnswer } from "./head-client.ts";
 import { nextLookMs } from "./cadence.ts";
 import { writeSourceRecord } from "./source-record.ts";
 import { decideUpdate, NO_STATE, type UpdateAction } from "./update-rules.ts";
@@ -53,6 +53,11 @@ export interface UpdaterTimings {
   unsupportedRetryMs: number;
   /** How long a commit waits for its quorum; a proposal expires at the handler after 60 s. */
   commitTimeoutMs: number;
+  /**
+   * How long a commit sends its proposal again while the handler cannot be reached (every
+   * handler replica restarting): a proposal is idempotent, and nothing is committed meanwhile.
+   */
+  proposeRetryMs: number;
 }
 
 export const DEFAULT_UPDATER_TIMINGS: UpdaterTimings = {
@@ -64,6 +69,8 @@ export const DEFAULT_UPDATER_TIMINGS: UpdaterTimings = {
   retryMs: 1000,
   unsupportedRetryMs: 30_000,
   commitTimeoutMs: 70_000,
+  // With the quorum's 70 s, within the 90 s that the app's commit call waits (commit-client.ts).
+  proposeRetryMs: 15_000,
 };
 
 const MAX_BACKOFF_MS = 10_000;
@@ -344,7 +351,7 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
           };
         }
         await keepBundle(dir, STAGED, digest, bundle);
-        const answer = await deps.head.propose(digest, parent, deps.certSha256);
+        const answer = await proposeRetrying(digest, parent);
         logger.info({ ...fields, answer: answer.kind }, "proposed an update of the app");
         if (answer.kind === "unknown")
           return { status: 503, error: `cannot reach the handler: ${answer.reason}; nothing committed` };
@@ -378,6 +385,20 @@ export function createUpdater(deps: UpdaterDeps, timings: UpdaterTimings = DEFAU
       if (digest !== lastLive) looks.wake();
     },
   };
+
+  /** Proposes `digest`, again while the handler cannot be reached, for up to proposeRetryMs. */
+  async function proposeRetrying(digest: string, parent: string | null): Promise<ProposeAnswer> {
+    const giveUpAt = Date.now() + timings.proposeRetryMs;
+    for (;;) {
+      const answer = await deps.head.propose(digest, parent, deps.certSha256);
+      if (answer.kind !== "unknown" || Date.now() + timings.retryMs > giveUpAt) return answer;
+      logger.warn(
+        { digest, parent, reason: answer.reason, retryInMs: timings.retryMs },
+        "cannot reach the handler to propose the update; proposing again",
+      );
+      await sleep(timings.retryMs);
+    }
+  }
 
   /** Undefined once `digest` is committed; else the answer for the app. */
   async function awaitQuorum(digest: string, parent: string | null): Promise<CommitResult | undefined> {

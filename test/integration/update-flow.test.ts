@@ -135,6 +135,7 @@ async function startPod(name: string): Promise<Pod> {
       retryMs: 50,
       unsupportedRetryMs: 1000,
       commitTimeoutMs: 10_000,
+      proposeRetryMs: 2000,
     },
   });
   handler.pods.set(name, { uid, peerPort: sidecar.peerPort });

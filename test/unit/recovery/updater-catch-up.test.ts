@@ -78,6 +78,7 @@ async function startUpdater(fetch: (peer: Peer) => Promise<Bundle>, peers: Peer[
       retryMs: 10,
       unsupportedRetryMs: 10,
       commitTimeoutMs: 1000,
+      proposeRetryMs: 200,
     },
   );
   void updater.run(abort.signal).catch(() => undefined);

@@ -32,15 +32,17 @@ const proposal = (digest: string) => ({
   certSha256: "f".repeat(64),
 });
 
-function updater(propose: ProposeAnswer, heads: (Head | "unsupported")[]) {
-  // Each poll gets the next answer; the last one stays.
+function updater(propose: ProposeAnswer | ProposeAnswer[], heads: (Head | "unsupported")[]) {
+  // Each poll (and each proposal) gets the next answer; the last one stays.
   let polls = 0;
+  const proposals = [propose].flat();
+  let proposed = 0;
   const head: HeadClient = {
     head: async (): Promise<HeadAnswer> => {
       const next = heads[Math.min(polls++, heads.length - 1)] ?? { committed: null, proposal: null };
       return next === "unsupported" ? { kind: "unsupported", reason: "404" } : { kind: "head", head: next };
     },
-    propose: async () => propose,
+    propose: async () => proposals[Math.min(proposed++, proposals.length - 1)]!,
     hold: async () => ({ kind: "held", committed: false }),
   };
   return createUpdater(
@@ -62,6 +64,7 @@ function updater(propose: ProposeAnswer, heads: (Head | "unsupported")[]) {
       retryMs: 10,
       unsupportedRetryMs: 10,
       commitTimeoutMs: 2000,
+      proposeRetryMs: 200,
     },
   );
 }
@@ -70,7 +73,7 @@ describe("the updater's commit", () => {
   const parent = bundleDigest(OLD);
   const digest = bundleDigest(NEW);
   type Expected = { status: CommitResult["status"]; digest?: string; head?: string; error?: RegExp };
-  const cases: [string, ProposeAnswer, Head[], Expected, "new" | "old"][] = [
+  const cases: [string, ProposeAnswer | ProposeAnswer[], Head[], Expected, "new" | "old"][] = [
     [
       "committed at once (the proposer alone is a quorum)",
       { kind: "committed" },
@@ -125,11 +128,22 @@ describe("the updater's commit", () => {
       "old",
     ],
     [
-      "the handler unreachable",
+      "the handler unreachable throughout the proposal's retries",
       { kind: "unknown", reason: "ECONNREFUSED" },
       [],
       { status: 503, error: /cannot reach the handler: ECONNREFUSED; nothing committed/ },
       "old",
+    ],
+    [
+      "the handler unreachable, then back (its replicas restarted): the proposal is sent again",
+      [
+        { kind: "unknown", reason: "ECONNREFUSED" },
+        { kind: "unknown", reason: "ECONNREFUSED" },
+        { kind: "committed" },
+      ],
+      [],
+      { status: 200, digest },
+      "new",
     ],
   ];
 

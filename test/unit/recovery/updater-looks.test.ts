@@ -45,6 +45,7 @@ function slowUpdater(head: HeadClient) {
       retryMs: 10,
       unsupportedRetryMs: 10,
       commitTimeoutMs: 2000,
+      proposeRetryMs: 200,
     },
   );
 }

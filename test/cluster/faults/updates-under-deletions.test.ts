@@ -25,7 +25,11 @@ import {
 } from "./invariants.ts";
 
 const PODS = ["coordinator-0", "coordinator-1", "coordinator-2"];
+/** At least this many updates, and more until MIN_DELETIONS pods were deleted meanwhile. */
 const UPDATES = 8;
+const MIN_DELETIONS = 3;
+const MAX_UPDATES = 30;
+/** The shortest time between two deletions. */
 const DELETE_EVERY_MS = 6000;
 /** How long a victim's successor may take to be Ready before the test gives up. */
 const SUCCESSOR_READY_MS = 120_000;
@@ -80,8 +84,9 @@ describe("fault: concurrent updates while pods are deleted", () => {
     };
     const deleter = (async () => {
       let last: { name: string; uid: string } | undefined;
+      let lastAt: number | undefined;
       while (deleting) {
-        await sleep(DELETE_EVERY_MS);
+        await sleep(Math.max(0, (lastAt ?? Date.now()) + DELETE_EVERY_MS - Date.now()));
         const waitFrom = Date.now();
         while (deleting && !(await allReady(last))) {
           if (Date.now() - waitFrom > SUCCESSOR_READY_MS)
@@ -93,14 +98,18 @@ describe("fault: concurrent updates while pods are deleted", () => {
         if (!deleting) break;
         const victim = PODS[Math.floor(Math.random() * PODS.length)]!;
         last = { name: victim, uid: (await w.pod(victim)).metadata!.uid! };
+        lastAt = Date.now();
         deletions.push(victim);
         await w.sh.run(`kubectl delete pod ${victim} --wait=false`, { check: false });
       }
     })();
+    // Its failure is reported where it is awaited, after the updates.
+    deleter.catch(() => undefined);
 
     const acknowledged: string[] = [];
     const attempted: { policy: string; code: number; digest?: string; why?: string }[] = [];
-    for (let i = 1; i <= UPDATES; i++) {
+    let i = 0;
+    while (++i <= UPDATES || (deletions.length < MIN_DELETIONS && i <= MAX_UPDATES)) {
       const policy = `v${i}`;
       const result = await w.sh.run(
         `coordinator-ha set -c ${service} -m ${w.files.write(`${policy}.json`, manifest(policy))} ` +
@@ -132,7 +141,7 @@ describe("fault: concurrent updates while pods are deleted", () => {
     for (const f of report.failures.slice(0, 10))
       console.log(`  failed: ${f.at} ${f.via} ${f.target}: ${f.error}`);
     console.log(
-      `${UPDATES} updates, ${acknowledged.length} acknowledged, while ${deletions.length} pods were deleted ` +
+      `${attempted.length} updates, ${acknowledged.length} acknowledged, while ${deletions.length} pods were deleted ` +
         `(${deletions.join(" ")}); ${formatReport(report)}; ${formatSamples(sampled)}\n` +
         attempted.map((a) => `  ${a.policy}: exit ${a.code} ${a.digest ?? a.why ?? ""}`).join("\n"),
     );

@@ -609,7 +609,21 @@ async function stopNode(node: WorkerNode, log: Log): Promise<void> {
   const stuck = removeCgroups(node.netns);
   if (stuck.length > 0) log(`${node.name}: cgroups not removed: ${stuck.join(", ")}`);
   if (await netnsExists(node.netns)) await sh("ip", ["netns", "del", node.netns]);
-  if (await linkExists(node.hostVeth)) await sh("ip", ["link", "del", node.hostVeth]);
+  await deleteLink(node.hostVeth);
+}
+
+/**
+ * Deletes a link that may be on its way out: the host side of a node's veth goes with the
+ * node's network namespace once the kernel frees it, which can be between a look and the
+ * delete ("Cannot find device", seen in a CI run).
+ */
+async function deleteLink(name: string): Promise<void> {
+  if (!(await linkExists(name))) return;
+  try {
+    await sh("ip", ["link", "del", name]);
+  } catch (err) {
+    if (await linkExists(name)) throw err;
+  }
 }
 
 /** Stops every node, then removes the host bridge (its routes go with it) and sets the sysctls back. */
@@ -618,6 +632,6 @@ export async function stopNodes(log: Log): Promise<void> {
     if (existsSync(node.dir) || (await netnsExists(node.netns))) log(`stopping ${node.name} ...`);
     await stopNode(node, log);
   }
-  if (await linkExists(NODE_NETWORK.bridge)) await sh("ip", ["link", "del", NODE_NETWORK.bridge]);
+  await deleteLink(NODE_NETWORK.bridge);
   restoreSysctls(log);
 }

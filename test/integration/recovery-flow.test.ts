@@ -238,16 +238,7 @@ describe("recovery without Kubernetes", () => {
   it("skips a peer that returns a tampered bundle, and recovers from the next one", async () => {
     const tampered = await startTamperingPeer();
     try {
-      handler.extraPeers = [
-        {
-          pod: "coordinator-7",
-          uid: "uid-coordinator-7",
-          ip: "127.0.0.1",
-          port: tampered.port,
-          digest: initialized.digest,
-          certSha256: tampered.certSha256,
-        },
-      ];
+      handler.extraPeers = [tamperingPeerEntry(tampered, initialized.digest)];
       const third = await startPod("coordinator-2");
       expect(tampered.requests()).toBeGreaterThanOrEqual(1);
       expect(third.sidecar.startup()).toMatchObject({ kind: "recovered", digest: initialized.digest });
@@ -324,16 +315,7 @@ describe("recovery without Kubernetes", () => {
     const tampered = await startTamperingPeer();
     handler.refusesFailedPeers = true;
     try {
-      handler.extraPeers = [
-        {
-          pod: "coordinator-7",
-          uid: "uid-coordinator-7",
-          ip: "127.0.0.1",
-          port: tampered.port,
-          digest: initialized.digest,
-          certSha256: tampered.certSha256,
-        },
-      ];
+      handler.extraPeers = [tamperingPeerEntry(tampered, initialized.digest)];
       await startPod("coordinator-5");
       expect(tampered.requests()).toBeGreaterThanOrEqual(1);
       const confirmation = await waitForConfirmation("coordinator-5", "coordinator-0");
@@ -345,6 +327,18 @@ describe("recovery without Kubernetes", () => {
     }
   });
 });
+
+/** How the handler names the tampering peer: as a holder of the initialized state. */
+function tamperingPeerEntry(tampered: Awaited<ReturnType<typeof startTamperingPeer>>, digest: string) {
+  return {
+    pod: "coordinator-7",
+    uid: "uid-coordinator-7",
+    ip: "127.0.0.1",
+    port: tampered.port,
+    digest,
+    certSha256: tampered.certSha256,
+  };
+}
 
 /** A peer with a valid certificate and token check skipped, that serves a forged bundle. */
 async function startTamperingPeer() {
